@@ -1,0 +1,404 @@
+//! Turns records into `_bulk` request bodies (NDJSON), copying each record's bytes verbatim.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use bytes::Bytes;
+use memchr::memchr2;
+
+use crate::dead_letter::DeadLetter;
+use crate::record::{check_record, JsonPointer};
+use crate::settings::{fnv1a64, IdStrategy, ImportSettings, Validation};
+use crate::split::{RecordSink, Span};
+
+/// One record inside a batch body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchItem {
+    /// Where the record is in the source.
+    pub span: Span,
+    /// The action line and source line of this record inside [`Batch::body`], newline included.
+    pub entry: Range<usize>,
+    /// Where the source line starts inside the body (it ends one byte before `entry.end`).
+    pub source_start: usize,
+}
+
+/// A sealed bulk request body plus what the driver needs to resolve it record by record.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// Position in the source order; the watermark commits batches in this order.
+    pub seq: u64,
+    /// Absolute offset of the end of the last record this batch covers (sent or dead-lettered).
+    pub end_offset: u64,
+    /// The NDJSON body: one action line and one source line per item.
+    pub body: Bytes,
+    /// The records that are sent.
+    pub items: Vec<BatchItem>,
+    /// Records of this stretch of the source that are not sent (invalid, oversize).
+    pub dead_letters: Vec<DeadLetter>,
+}
+
+impl Batch {
+    /// Records this batch accounts for, sent or not.
+    pub fn record_count(&self) -> u64 {
+        (self.items.len() + self.dead_letters.len()) as u64
+    }
+
+    /// The body for a subset of the items (a retry of some items, or half of a split batch).
+    pub fn body_for(&self, items: &[usize]) -> Bytes {
+        if items.len() == self.items.len() {
+            return self.body.clone();
+        }
+        let size = items.iter().map(|&i| self.items[i].entry.len()).sum();
+        let mut body = Vec::with_capacity(size);
+        for &i in items {
+            body.extend_from_slice(&self.body[self.items[i].entry.clone()]);
+        }
+        Bytes::from(body)
+    }
+
+    /// The bytes sent as the source line of an item (the record, with any raw newline turned into a space).
+    pub fn item_record(&self, item: usize) -> &[u8] {
+        let entry = &self.items[item];
+        &self.body[entry.source_start..entry.entry.end - 1]
+    }
+}
+
+/// How `_id`s are made.
+#[derive(Debug, Clone)]
+enum IdPlan {
+    Field(JsonPointer),
+    Derived { namespace: u64 },
+    Auto,
+}
+
+/// Size and count limits of a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchLimits {
+    /// Seal a batch before its body would pass this many bytes (a single larger record still gets its own batch).
+    pub max_bytes: usize,
+    /// Seal a batch when it accounts for this many records.
+    pub max_records: usize,
+}
+
+/// Receives records from the splitter and seals batches. Sealed batches wait in [`BatchBuilder::take_ready`].
+#[derive(Debug)]
+pub struct BatchBuilder {
+    action_prefix: Vec<u8>,
+    id_plan: IdPlan,
+    validation: Validation,
+    limits: BatchLimits,
+    body: Vec<u8>,
+    items: Vec<BatchItem>,
+    dead_letters: Vec<DeadLetter>,
+    dead_letter_bytes: usize,
+    last_end: u64,
+    next_seq: u64,
+    ready: VecDeque<Batch>,
+}
+
+impl BatchBuilder {
+    /// A builder for a job. `id_namespace` identifies the source (see `SourceIdentity::id_namespace`); derived ids
+    /// are made from it and the record's offset. `first_seq` continues the numbering of an earlier run.
+    pub fn new(
+        settings: &ImportSettings,
+        id_namespace: &str,
+        limits: BatchLimits,
+        first_seq: u64,
+    ) -> Result<Self, String> {
+        let id_plan = match &settings.id {
+            IdStrategy::Field { pointer } => IdPlan::Field(JsonPointer::parse(pointer)?),
+            IdStrategy::Derived => IdPlan::Derived {
+                namespace: fnv1a64(id_namespace.as_bytes()),
+            },
+            IdStrategy::Auto => IdPlan::Auto,
+        };
+        let mut action_prefix = Vec::new();
+        action_prefix.extend_from_slice(b"{\"");
+        action_prefix.extend_from_slice(settings.action.name().as_bytes());
+        action_prefix.extend_from_slice(b"\":{\"_index\":");
+        write_json_string(&mut action_prefix, &settings.index);
+        if let Some(pipeline) = &settings.pipeline {
+            action_prefix.extend_from_slice(b",\"pipeline\":");
+            write_json_string(&mut action_prefix, pipeline);
+        }
+        Ok(BatchBuilder {
+            action_prefix,
+            id_plan,
+            validation: settings.validation,
+            limits: BatchLimits {
+                max_bytes: limits.max_bytes.max(1),
+                max_records: limits.max_records.max(1),
+            },
+            body: Vec::new(),
+            items: Vec::new(),
+            dead_letters: Vec::new(),
+            dead_letter_bytes: 0,
+            last_end: 0,
+            next_seq: first_seq,
+            ready: VecDeque::new(),
+        })
+    }
+
+    /// Takes the batches sealed so far, oldest first.
+    pub fn take_ready(&mut self) -> impl Iterator<Item = Batch> + '_ {
+        self.ready.drain(..)
+    }
+
+    /// Seals the batch being built, if it holds anything. Call at the end of the source.
+    pub fn flush(&mut self) {
+        if self.items.is_empty() && self.dead_letters.is_empty() {
+            return;
+        }
+        let batch = Batch {
+            seq: self.next_seq,
+            end_offset: self.last_end,
+            body: Bytes::from(std::mem::take(&mut self.body)),
+            items: std::mem::take(&mut self.items),
+            dead_letters: std::mem::take(&mut self.dead_letters),
+        };
+        self.next_seq += 1;
+        self.dead_letter_bytes = 0;
+        self.ready.push_back(batch);
+    }
+
+    fn record_count(&self) -> usize {
+        self.items.len() + self.dead_letters.len()
+    }
+
+    fn after_record(&mut self, span: Span) {
+        self.last_end = span.end;
+        if self.record_count() >= self.limits.max_records
+            || self.body.len() + self.dead_letter_bytes >= self.limits.max_bytes
+        {
+            self.flush();
+        }
+    }
+
+    fn dead_letter(&mut self, letter: DeadLetter) {
+        self.dead_letter_bytes += letter.record.as_ref().map_or(0, String::len);
+        self.dead_letters.push(letter);
+    }
+}
+
+impl RecordSink for BatchBuilder {
+    fn record(&mut self, span: Span, bytes: &[u8]) {
+        let id_field = match &self.id_plan {
+            IdPlan::Field(pointer) => Some(pointer),
+            _ => None,
+        };
+        let field_id = match check_record(bytes, self.validation, id_field) {
+            Ok(id) => id,
+            Err(problem) => {
+                self.dead_letter(DeadLetter::with_record(span, problem.to_string(), bytes));
+                self.after_record(span);
+                return;
+            }
+        };
+        let estimate = self.action_prefix.len() + field_id.as_ref().map_or(40, String::len) + 16 + bytes.len();
+        if !self.items.is_empty() && self.body.len() + self.dead_letter_bytes + estimate > self.limits.max_bytes {
+            self.flush();
+        }
+        let start = self.body.len();
+        self.body.extend_from_slice(&self.action_prefix);
+        match (&self.id_plan, field_id) {
+            (_, Some(id)) => {
+                self.body.extend_from_slice(b",\"_id\":");
+                write_json_string(&mut self.body, &id);
+            }
+            (IdPlan::Derived { namespace }, None) => {
+                self.body
+                    .extend_from_slice(derived_id(*namespace, span.start).as_bytes());
+            }
+            _ => {}
+        }
+        self.body.extend_from_slice(b"}}\n");
+        let source_start = self.body.len();
+        self.body.extend_from_slice(bytes);
+        // NDJSON needs the record on one line. Outside strings a raw newline is only whitespace (inside a string it
+        // is invalid JSON, already refused by full validation), so a space keeps the record's meaning and length.
+        if memchr2(b'\n', b'\r', bytes).is_some() {
+            for byte in &mut self.body[source_start..] {
+                if *byte == b'\n' || *byte == b'\r' {
+                    *byte = b' ';
+                }
+            }
+        }
+        self.body.push(b'\n');
+        self.items.push(BatchItem {
+            span,
+            entry: start..self.body.len(),
+            source_start,
+        });
+        self.after_record(span);
+    }
+
+    fn oversize(&mut self, span: Span) {
+        self.dead_letter(DeadLetter {
+            offset: span.start,
+            end: span.end,
+            reason: format!(
+                "the record is {} bytes, over the maximum record size; it was skipped (it is at bytes {}..{} of the \
+                 source)",
+                span.len(),
+                span.start,
+                span.end
+            ),
+            record: None,
+        });
+        self.after_record(span);
+    }
+}
+
+/// The `,"_id":"…"` fragment of a derived id: the source's namespace hash and the record's offset, so the same
+/// record of the same source always gets the same id.
+fn derived_id(namespace: u64, absolute_byte_offset: u64) -> String {
+    format!(",\"_id\":\"{namespace:016x}-{absolute_byte_offset}\"")
+}
+
+/// Writes `text` as a JSON string literal.
+pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    for &byte in text.as_bytes() {
+        match byte {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
+            _ => out.push(byte),
+        }
+    }
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::FormatChoice;
+    use crate::settings::Action;
+    use crate::split::{Splitter, DEFAULT_MAX_RECORD_BYTES};
+
+    fn build(settings: &ImportSettings, input: &[u8], limits: BatchLimits) -> Vec<Batch> {
+        let mut builder = BatchBuilder::new(settings, "s3://bucket/key", limits, 0).unwrap();
+        let mut splitter = Splitter::new(settings.format, DEFAULT_MAX_RECORD_BYTES);
+        splitter.push(input, &mut builder).unwrap();
+        splitter.finish(&mut builder).unwrap();
+        builder.flush();
+        builder.take_ready().collect()
+    }
+
+    const ROOMY: BatchLimits = BatchLimits {
+        max_bytes: 1 << 20,
+        max_records: 1000,
+    };
+
+    #[test]
+    fn builds_action_lines_and_copies_records_verbatim() {
+        let mut settings = ImportSettings::new("logs");
+        settings.id = IdStrategy::Field { pointer: "/id".into() };
+        settings.action = Action::Create;
+        settings.pipeline = Some("enrich".into());
+        let batches = build(&settings, b"{\"id\":\"a\\\"1\", \"v\" : 1.50}\n{\"id\":7}\n", ROOMY);
+        assert_eq!(batches.len(), 1);
+        let body = std::str::from_utf8(&batches[0].body).unwrap();
+        assert_eq!(
+            body,
+            "{\"create\":{\"_index\":\"logs\",\"pipeline\":\"enrich\",\"_id\":\"a\\\"1\"}}\n{\"id\":\"a\\\"1\", \"v\" : 1.50}\n\
+             {\"create\":{\"_index\":\"logs\",\"pipeline\":\"enrich\",\"_id\":\"7\"}}\n{\"id\":7}\n"
+        );
+        assert_eq!(batches[0].item_record(1), b"{\"id\":7}");
+        assert_eq!(batches[0].end_offset, 34);
+    }
+
+    #[test]
+    fn derived_ids_depend_on_source_and_offset_only() {
+        let settings = ImportSettings::new("logs");
+        let a = build(&settings, b"{\"a\":1}\n{\"a\":1}\n", ROOMY);
+        let body = std::str::from_utf8(&a[0].body).unwrap();
+        let ns = fnv1a64(b"s3://bucket/key");
+        assert!(body.contains(&format!("\"_id\":\"{ns:016x}-0\"")), "{body}");
+        assert!(body.contains(&format!("\"_id\":\"{ns:016x}-8\"")), "{body}");
+        let mut auto = settings.clone();
+        auto.id = IdStrategy::Auto;
+        let b = build(&auto, b"{\"a\":1}\n", ROOMY);
+        assert_eq!(&b[0].body[..], b"{\"index\":{\"_index\":\"logs\"}}\n{\"a\":1}\n");
+    }
+
+    #[test]
+    fn bad_records_become_dead_letters_and_keep_their_place() {
+        let mut settings = ImportSettings::new("logs");
+        settings.id = IdStrategy::Field { pointer: "/id".into() };
+        let batches = build(&settings, b"{\"id\":1}\nnot json\n[1]\n{\"x\":2}\n{\"id\":3}\n", ROOMY);
+        let letters = &batches[0].dead_letters;
+        assert_eq!(letters.len(), 3);
+        assert_eq!((letters[0].offset, letters[0].end), (9, 17));
+        assert!(letters[0].reason.starts_with("not valid JSON"), "{}", letters[0].reason);
+        assert_eq!(letters[0].record.as_deref(), Some("not json"));
+        assert!(letters[1].reason.contains("not a JSON object"));
+        assert!(letters[2].reason.contains("/id is missing"));
+        assert_eq!(batches[0].items.len(), 2);
+        assert_eq!(batches[0].record_count(), 5);
+    }
+
+    #[test]
+    fn pretty_printed_array_elements_become_single_lines() {
+        let mut settings = ImportSettings::new("logs");
+        settings.format = FormatChoice::Json;
+        let batches = build(
+            &settings,
+            b"[\n  {\n    \"a\": \"x\",\r\n    \"b\": [1,\n 2]\n  }\n]\n",
+            ROOMY,
+        );
+        let record = batches[0].item_record(0);
+        assert!(!record.contains(&b'\n') && !record.contains(&b'\r'));
+        let value: serde_json::Value = serde_json::from_slice(record).unwrap();
+        assert_eq!(value["b"][1], 2);
+    }
+
+    #[test]
+    fn flushes_by_bytes_and_by_count() {
+        let settings = ImportSettings::new("logs");
+        let input: Vec<u8> = (0..100)
+            .flat_map(|i| format!("{{\"n\":\"{i:04}\"}}\n").into_bytes())
+            .collect();
+        let by_count = build(
+            &settings,
+            &input,
+            BatchLimits {
+                max_bytes: 1 << 20,
+                max_records: 30,
+            },
+        );
+        assert_eq!(
+            by_count.iter().map(|b| b.items.len()).collect::<Vec<_>>(),
+            vec![30, 30, 30, 10]
+        );
+        let by_bytes = build(
+            &settings,
+            &input,
+            BatchLimits {
+                max_bytes: 1000,
+                max_records: 1000,
+            },
+        );
+        assert!(by_bytes.len() > 1);
+        assert!(by_bytes.iter().all(|b| b.body.len() <= 1000));
+        assert_eq!(by_bytes.iter().map(|b| b.items.len()).sum::<usize>(), 100);
+        let seqs: Vec<u64> = by_bytes.iter().map(|b| b.seq).collect();
+        assert_eq!(seqs, (0..by_bytes.len() as u64).collect::<Vec<_>>());
+        // Subset bodies are the concatenation of the chosen entries.
+        let first = &by_bytes[0];
+        let subset = first.body_for(&[1, 0]);
+        let expected = [
+            &first.body[first.items[1].entry.clone()],
+            &first.body[first.items[0].entry.clone()],
+        ]
+        .concat();
+        assert_eq!(&subset[..], &expected[..]);
+    }
+
+    #[test]
+    fn json_string_escaping() {
+        let mut out = Vec::new();
+        write_json_string(&mut out, "a\"b\\c\n\u{1}é");
+        assert_eq!(out, b"\"a\\\"b\\\\c\\u000a\\u0001\xc3\xa9\"");
+    }
+}

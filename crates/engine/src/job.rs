@@ -1,0 +1,870 @@
+//! The job driver: reads a source, sends batches, commits progress. Generic over the I/O it needs, so the same
+//! code runs in a browser tab and in the native CLI.
+//!
+//! The traits below are the whole boundary between the engine and the world. Their futures are `?Send` on
+//! purpose: browser futures (fetch, IndexedDB) are not `Send`, and a job is one task on one thread anyway.
+//!
+//! Flow: source chunks → [`Splitter`] → [`BatchBuilder`] → queue → up to `max_in_flight` requests through the
+//! [`BulkSink`] → each record resolved (indexed, dead letter, or retried) → a batch with every record resolved is
+//! finished: its dead letters are stored, then the [`Watermark`] may move → the checkpoint is saved by policy.
+//! Dropping the future returned by [`run_job`] at any await point loses nothing: whatever was not committed is
+//! sent again on resume, and deterministic ids turn that replay into overwrites.
+
+#![allow(async_fn_in_trait)] // See the module documentation: ?Send is deliberate.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures::channel::mpsc::UnboundedReceiver;
+use futures::stream::{FuturesUnordered, StreamExt};
+use thiserror::Error;
+
+use crate::batch::{Batch, BatchBuilder, BatchLimits};
+use crate::bulk::{classify, ItemOutcome, SinkResponse, Verdict};
+use crate::checkpoint::{Checkpoint, Counters, JobStatus};
+use crate::dead_letter::DeadLetter;
+use crate::progress::{eta_ms, Progress, RateMeter};
+use crate::settings::Tuning;
+use crate::split::{SplitError, Splitter};
+use crate::watermark::{BatchTally, Watermark};
+
+/// How a source failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// A network hiccup: reopen at the last byte consumed and go on.
+    Transient,
+    /// The presigned URL expired or was refused (403): a fresh URL is needed.
+    Expired,
+    /// The object changed (412 on `If-Match`, another size): the checkpoint no longer applies.
+    Changed,
+    /// Anything else that retrying will not fix.
+    Fatal,
+}
+
+/// A source failure, with a message for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{message}")]
+pub struct SourceError {
+    /// What kind of failure.
+    pub kind: SourceErrorKind,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl SourceError {
+    /// A failure of the given kind.
+    pub fn new(kind: SourceErrorKind, message: impl Into<String>) -> Self {
+        SourceError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// The bytes of one source, streamed from any offset.
+pub trait ByteSource {
+    /// Starts (or restarts) the stream at `absolute_byte_offset`. For an uncompressed object this is a Range
+    /// request guarded by the ETag; for gzip the adapter decompresses from the start and skips.
+    async fn open(&mut self, absolute_byte_offset: u64) -> Result<(), SourceError>;
+    /// The next chunk of bytes, `None` at the end of the source.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError>;
+}
+
+/// A transport failure: the request may or may not have reached the cluster. Always retried.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct SinkError(pub String);
+
+/// Where bulk bodies go (the proxy, or OpenSearch directly).
+pub trait BulkSink {
+    /// POSTs one NDJSON body to `_bulk` and returns the answer, whatever its status.
+    async fn send(&self, body: Bytes) -> Result<SinkResponse, SinkError>;
+}
+
+/// A storage failure (IndexedDB, a file).
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct StoreError(pub String);
+
+/// Keeps checkpoints.
+pub trait CheckpointStore {
+    /// Saves (replaces) the job's checkpoint. Must be durable when it returns.
+    async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError>;
+}
+
+/// Keeps dead letters.
+pub trait DeadLetterStore {
+    /// Stores dead letters of a job, keyed by offset (storing one again replaces it). Durable when it returns.
+    async fn store(&self, job_id: &str, letters: &[DeadLetter]) -> Result<(), StoreError>;
+}
+
+/// Time.
+pub trait Clock {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// Waits `ms` milliseconds.
+    async fn sleep(&self, ms: u64);
+}
+
+/// What the user can ask of a running job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Stop reading, let requests in flight finish, save a checkpoint with status `paused`.
+    Pause,
+    /// Stop now; save the checkpoint (status `cancelled`). Whatever was in flight is replayed on resume.
+    Cancel,
+}
+
+/// Why a job stopped before the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The presigned URL expired: ask for a fresh one and resume.
+    SourceExpired,
+    /// The object changed: the import must start over.
+    SourceChanged,
+    /// The source could not be read.
+    SourceUnreadable,
+    /// The input's structure is broken (truncated array, garbage between records).
+    BadInput,
+    /// The proxy or cluster refused the requests (credentials, permissions, index not allowed...).
+    Refused,
+    /// Retries were used up (the cluster stayed busy or unreachable).
+    RetriesExhausted,
+    /// A checkpoint or dead letters could not be stored.
+    Storage,
+}
+
+/// A job that stopped on an error. The checkpoint was saved (when storage allowed) and the job can resume.
+#[derive(Debug, Clone, Error)]
+#[error("{message}")]
+pub struct JobFailure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// What happened and what to do.
+    pub message: String,
+    /// The checkpoint as last saved.
+    pub checkpoint: Checkpoint,
+}
+
+/// How a job ended without an error.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Completed, paused or cancelled.
+    pub status: JobStatus,
+    /// The checkpoint as saved at the end.
+    pub checkpoint: Checkpoint,
+}
+
+/// What [`run_job`] works on.
+pub struct JobPlan {
+    /// Where to start: [`Checkpoint::start`] for a new job, or a checkpoint that passed
+    /// [`Checkpoint::check_resume`].
+    pub checkpoint: Checkpoint,
+    /// Speed and memory knobs.
+    pub tuning: Tuning,
+    /// Seed of the jitter generator (any value; tests fix it).
+    pub seed: u64,
+}
+
+/// The I/O a job needs.
+pub struct JobIo<'a, K, C, D, T> {
+    /// Where bodies go.
+    pub sink: &'a K,
+    /// Where checkpoints go.
+    pub checkpoints: &'a C,
+    /// Where dead letters go.
+    pub dead_letters: &'a D,
+    /// Time.
+    pub clock: &'a T,
+}
+
+/// Runs a job until it completes, is paused or cancelled through `commands`, or fails.
+pub async fn run_job<S, K, C, D, T>(
+    plan: JobPlan,
+    source: S,
+    io: JobIo<'_, K, C, D, T>,
+    commands: UnboundedReceiver<Command>,
+    on_progress: &mut dyn FnMut(&Progress),
+) -> Result<Outcome, JobFailure>
+where
+    S: ByteSource,
+    K: BulkSink,
+    C: CheckpointStore,
+    D: DeadLetterStore,
+    T: Clock,
+{
+    let mut checkpoint = plan.checkpoint;
+    if checkpoint.is_completed() {
+        return Ok(Outcome {
+            status: JobStatus::Completed,
+            checkpoint,
+        });
+    }
+    checkpoint.status = JobStatus::Running;
+    checkpoint.last_error = None;
+    let builder = match BatchBuilder::new(
+        &checkpoint.settings,
+        &checkpoint.source.id_namespace(),
+        BatchLimits {
+            max_bytes: plan.tuning.batch_bytes,
+            max_records: plan.tuning.batch_docs,
+        },
+        0,
+    ) {
+        Ok(builder) => builder,
+        Err(message) => {
+            return Err(JobFailure {
+                kind: FailureKind::BadInput,
+                message,
+                checkpoint,
+            })
+        }
+    };
+    let max_record = checkpoint.settings.max_record_bytes;
+    let splitter = match checkpoint.format {
+        Some(format) => Splitter::resume(format, checkpoint.committed_offset, max_record),
+        None if checkpoint.committed_offset == 0 => Splitter::new(checkpoint.settings.format, max_record),
+        None => {
+            return Err(JobFailure {
+                kind: FailureKind::BadInput,
+                message: "the checkpoint has an offset but no detected format; start the import over".into(),
+                checkpoint,
+            })
+        }
+    };
+    let now = io.clock.now_ms();
+    let watermark = Watermark::new(
+        0,
+        BatchTally {
+            end_offset: checkpoint.committed_offset,
+            records: checkpoint.committed_records,
+            indexed: checkpoint.counters.indexed,
+            failed: checkpoint.counters.failed,
+        },
+    );
+    let mut run = Run {
+        live: LiveCounts {
+            records: checkpoint.committed_records,
+            indexed: checkpoint.counters.indexed,
+            failed: checkpoint.counters.failed,
+            retried: checkpoint.counters.retried,
+        },
+        checkpoint,
+        tuning: plan.tuning,
+        rng: plan.seed,
+        io,
+        splitter,
+        builder,
+        watermark,
+        batches: HashMap::new(),
+        queue: VecDeque::new(),
+        in_flight: FuturesUnordered::new(),
+        finished: Vec::new(),
+        buffered_bytes: 0,
+        reading: Reading::Idle(source),
+        reopen: Some((0, 0)),
+        source_attempts: 0,
+        source_done: false,
+        stop: None,
+        batches_since_save: 0,
+        last_save_ms: now,
+        last_progress_ms: 0,
+        rates: RateMeter::new(10_000),
+        note: None,
+        commands: Some(commands),
+    };
+    run.reopen = Some((run.checkpoint.committed_offset, 0));
+    run.drive(on_progress).await
+}
+
+struct Request {
+    seq: u64,
+    items: Vec<usize>,
+    attempt: u32,
+}
+
+struct Completion {
+    request: Request,
+    result: Result<SinkResponse, SinkError>,
+}
+
+struct OpenBatch {
+    batch: Batch,
+    unresolved: usize,
+    indexed: u64,
+    dead_letters: Vec<DeadLetter>,
+}
+
+type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A read hands the source back with its result, so the future can own the source while it runs.
+type ChunkResult = Result<Option<Vec<u8>>, SourceError>;
+
+enum Reading<'a, S> {
+    Idle(S),
+    Busy(LocalFuture<'a, (S, ChunkResult)>),
+    Gone,
+}
+
+enum Event<S> {
+    Command(Option<Command>),
+    Chunk(S, ChunkResult),
+    Done(Completion),
+}
+
+/// Why the job is winding down.
+struct Stop {
+    status: JobStatus,
+    failure: Option<(FailureKind, String)>,
+    /// Wait for requests in flight (pause, bad input) or drop them (cancel, refusal).
+    drain: bool,
+}
+
+struct LiveCounts {
+    records: u64,
+    indexed: u64,
+    failed: u64,
+    retried: u64,
+}
+
+struct Run<'a, S, K, C, D, T> {
+    checkpoint: Checkpoint,
+    tuning: Tuning,
+    rng: u64,
+    io: JobIo<'a, K, C, D, T>,
+    splitter: Splitter,
+    builder: BatchBuilder,
+    watermark: Watermark,
+    batches: HashMap<u64, OpenBatch>,
+    queue: VecDeque<Request>,
+    in_flight: FuturesUnordered<LocalFuture<'a, Completion>>,
+    finished: Vec<u64>,
+    buffered_bytes: usize,
+    reading: Reading<'a, S>,
+    /// Open the source at this offset after this delay before the next read.
+    reopen: Option<(u64, u64)>,
+    source_attempts: u32,
+    source_done: bool,
+    stop: Option<Stop>,
+    batches_since_save: u32,
+    last_save_ms: u64,
+    last_progress_ms: u64,
+    rates: RateMeter,
+    note: Option<String>,
+    live: LiveCounts,
+    commands: Option<UnboundedReceiver<Command>>,
+}
+
+impl<'a, S, K, C, D, T> Run<'a, S, K, C, D, T>
+where
+    S: ByteSource + 'a,
+    K: BulkSink,
+    C: CheckpointStore,
+    D: DeadLetterStore,
+    T: Clock,
+{
+    async fn drive(mut self, on_progress: &mut dyn FnMut(&Progress)) -> Result<Outcome, JobFailure> {
+        self.save(JobStatus::Running, None).await?;
+        loop {
+            self.launch_queued();
+            self.finish_batches().await?;
+            if let Some(end) = self.check_end().await? {
+                self.report(on_progress, true);
+                return end;
+            }
+            self.start_read();
+            let event = self.next_event().await;
+            match event {
+                Event::Command(Some(Command::Pause)) => self.begin_stop(JobStatus::Paused, None, true),
+                Event::Command(Some(Command::Cancel)) => self.begin_stop(JobStatus::Cancelled, None, false),
+                // The controller went away: the job runs to its end.
+                Event::Command(None) => self.commands = None,
+                Event::Chunk(source, result) => self.on_chunk(source, result),
+                Event::Done(completion) => self.on_completion(completion),
+            }
+            self.report(on_progress, false);
+        }
+    }
+
+    /// Waits for the next thing to happen: a command, a chunk, or a request's answer.
+    async fn next_event(&mut self) -> Event<S> {
+        let commands = &mut self.commands;
+        let reading = &mut self.reading;
+        let in_flight = &mut self.in_flight;
+        poll_fn(|cx| {
+            if let Some(commands) = commands {
+                if let Poll::Ready(command) = commands.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Command(command));
+                }
+            }
+            if let Reading::Busy(future) = reading {
+                if let Poll::Ready((source, result)) = future.as_mut().poll(cx) {
+                    *reading = Reading::Gone;
+                    return Poll::Ready(Event::Chunk(source, result));
+                }
+            }
+            if !in_flight.is_empty() {
+                if let Poll::Ready(Some(completion)) = in_flight.poll_next_unpin(cx) {
+                    return Poll::Ready(Event::Done(completion));
+                }
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
+    fn max_in_flight(&self) -> usize {
+        self.tuning.max_in_flight.max(1)
+    }
+
+    fn launch_queued(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        while self.in_flight.len() < self.max_in_flight() {
+            let Some(request) = self.queue.pop_front() else { break };
+            self.launch(request, 0);
+        }
+    }
+
+    fn launch(&mut self, request: Request, delay_ms: u64) {
+        let Some(open) = self.batches.get(&request.seq) else {
+            return;
+        };
+        let body = open.batch.body_for(&request.items);
+        let sink = self.io.sink;
+        let clock = self.io.clock;
+        self.in_flight.push(Box::pin(async move {
+            if delay_ms > 0 {
+                clock.sleep(delay_ms).await;
+            }
+            let result = sink.send(body).await;
+            Completion { request, result }
+        }));
+    }
+
+    fn start_read(&mut self) {
+        let may_read = self.stop.is_none()
+            && !self.source_done
+            && self.queue.is_empty()
+            && self.buffered_bytes < self.tuning.max_buffered_bytes.max(1);
+        if !may_read {
+            return;
+        }
+        let Reading::Idle(mut source) = std::mem::replace(&mut self.reading, Reading::Gone) else {
+            return;
+        };
+        let reopen = self.reopen.take();
+        let clock = self.io.clock;
+        self.reading = Reading::Busy(Box::pin(async move {
+            if let Some((offset, delay_ms)) = reopen {
+                if delay_ms > 0 {
+                    clock.sleep(delay_ms).await;
+                }
+                if let Err(error) = source.open(offset).await {
+                    return (source, Err(error));
+                }
+            }
+            let result = source.next_chunk().await;
+            (source, result)
+        }));
+    }
+
+    fn on_chunk(&mut self, source: S, result: ChunkResult) {
+        self.reading = Reading::Idle(source);
+        match result {
+            Ok(Some(chunk)) => {
+                self.source_attempts = 0;
+                let pushed = self.splitter.push(&chunk, &mut self.builder);
+                self.take_batches();
+                if let Err(error) = pushed {
+                    self.fail_input(error);
+                }
+            }
+            Ok(None) => {
+                let finished = self.splitter.finish(&mut self.builder);
+                self.builder.flush();
+                self.take_batches();
+                match finished {
+                    Ok(()) => self.source_done = true,
+                    Err(error) => self.fail_input(error),
+                }
+            }
+            Err(error) if error.kind == SourceErrorKind::Transient => {
+                self.source_attempts += 1;
+                let unit = self.next_random();
+                match self.tuning.retry.delay_ms(self.source_attempts + 1, unit, None) {
+                    Some(delay) => {
+                        self.note = Some(format!("reconnecting to the source: {}", error.message));
+                        self.reopen = Some((self.splitter.position(), delay));
+                    }
+                    None => self.begin_stop(
+                        JobStatus::Failed,
+                        Some((
+                            FailureKind::SourceUnreadable,
+                            format!(
+                                "the source kept failing after {} attempts: {}",
+                                self.source_attempts, error.message
+                            ),
+                        )),
+                        true,
+                    ),
+                }
+            }
+            Err(error) => {
+                let kind = match error.kind {
+                    SourceErrorKind::Expired => FailureKind::SourceExpired,
+                    SourceErrorKind::Changed => FailureKind::SourceChanged,
+                    _ => FailureKind::SourceUnreadable,
+                };
+                self.begin_stop(JobStatus::Failed, Some((kind, error.message)), true);
+            }
+        }
+    }
+
+    fn fail_input(&mut self, error: SplitError) {
+        self.begin_stop(
+            JobStatus::Failed,
+            Some((
+                FailureKind::BadInput,
+                format!("{error}. Records before it were imported; fix the file and start over to import the rest."),
+            )),
+            true,
+        );
+    }
+
+    /// Moves sealed batches into the queue.
+    fn take_batches(&mut self) {
+        let ready: Vec<Batch> = self.builder.take_ready().collect();
+        for mut batch in ready {
+            self.live.records += batch.record_count();
+            self.live.failed += batch.dead_letters.len() as u64;
+            self.buffered_bytes += batch.body.len();
+            let seq = batch.seq;
+            let items = batch.items.len();
+            let dead_letters = std::mem::take(&mut batch.dead_letters);
+            self.batches.insert(
+                seq,
+                OpenBatch {
+                    batch,
+                    unresolved: items,
+                    indexed: 0,
+                    dead_letters,
+                },
+            );
+            if items == 0 {
+                self.finished.push(seq);
+            } else {
+                self.queue.push_back(Request {
+                    seq,
+                    items: (0..items).collect(),
+                    attempt: 1,
+                });
+            }
+        }
+    }
+
+    fn on_completion(&mut self, completion: Completion) {
+        let Completion { request, result } = completion;
+        if !self.batches.contains_key(&request.seq) {
+            return;
+        }
+        let settings = &self.checkpoint.settings;
+        let verdict = match result {
+            Ok(response) => classify(
+                &response,
+                request.items.len(),
+                settings.action,
+                settings.id.is_deterministic(),
+                self.io.clock.now_ms(),
+            ),
+            Err(error) => Verdict::RetryAll {
+                reason: format!("the request did not complete ({error})"),
+                retry_after_ms: None,
+            },
+        };
+        match verdict {
+            Verdict::Items(outcomes) => self.on_items(request, outcomes),
+            Verdict::RetryAll { reason, retry_after_ms } => {
+                self.live.retried += request.items.len() as u64;
+                self.retry(request, reason, retry_after_ms);
+            }
+            Verdict::Split if request.items.len() > 1 => {
+                let (first, second) = request.items.split_at(request.items.len() / 2);
+                self.note = Some("the server refused a request as too large (413): sending it in halves".into());
+                for items in [second, first] {
+                    self.queue.push_front(Request {
+                        seq: request.seq,
+                        items: items.to_vec(),
+                        attempt: request.attempt,
+                    });
+                }
+            }
+            Verdict::Split => {
+                let reason = "the record is too large for the cluster or proxy even on its own (413 Request Entity \
+                              Too Large); raise the request size limit or split the record"
+                    .to_string();
+                self.on_items(request, vec![ItemOutcome::Rejected(reason)]);
+            }
+            Verdict::Fatal(message) => self.begin_stop(JobStatus::Failed, Some((FailureKind::Refused, message)), false),
+        }
+    }
+
+    fn on_items(&mut self, request: Request, outcomes: Vec<ItemOutcome>) {
+        let Some(open) = self.batches.get_mut(&request.seq) else {
+            return;
+        };
+        let mut again = Vec::new();
+        let mut retry_reason = None;
+        for (&item, outcome) in request.items.iter().zip(outcomes) {
+            match outcome {
+                ItemOutcome::Indexed | ItemOutcome::AlreadyIndexed => {
+                    open.unresolved -= 1;
+                    open.indexed += 1;
+                    self.live.indexed += 1;
+                }
+                ItemOutcome::Rejected(reason) => {
+                    let span = open.batch.items[item].span;
+                    open.dead_letters.push(DeadLetter::with_record(
+                        span,
+                        format!("refused by the cluster: {reason}"),
+                        open.batch.item_record(item),
+                    ));
+                    open.unresolved -= 1;
+                    self.live.failed += 1;
+                }
+                ItemOutcome::Retry(reason) => {
+                    again.push(item);
+                    retry_reason = Some(reason);
+                }
+            }
+        }
+        if open.unresolved == 0 {
+            self.finished.push(request.seq);
+        }
+        if let Some(reason) = retry_reason {
+            self.live.retried += again.len() as u64;
+            let retry = Request {
+                seq: request.seq,
+                items: again,
+                attempt: request.attempt,
+            };
+            self.retry(retry, reason, None);
+        }
+    }
+
+    fn retry(&mut self, request: Request, reason: String, retry_after_ms: Option<u64>) {
+        if self
+            .stop
+            .as_ref()
+            .is_some_and(|stop| !stop.drain || stop.status == JobStatus::Paused)
+        {
+            // Pausing or stopping: the unresolved records are replayed on resume.
+            return;
+        }
+        let next_attempt = request.attempt + 1;
+        let unit = self.next_random();
+        match self.tuning.retry.delay_ms(next_attempt, unit, retry_after_ms) {
+            Some(delay) => {
+                self.note = Some(if reason.contains("429") || reason.contains("rejected_execution") {
+                    format!("the cluster is busy, slowing down ({reason})")
+                } else {
+                    format!("retrying: {reason}")
+                });
+                self.launch(
+                    Request {
+                        attempt: next_attempt,
+                        ..request
+                    },
+                    delay,
+                );
+            }
+            None => self.begin_stop(
+                JobStatus::Failed,
+                Some((
+                    FailureKind::RetriesExhausted,
+                    format!(
+                        "gave up after {} attempts: {reason}. Nothing was lost; resume later.",
+                        request.attempt
+                    ),
+                )),
+                false,
+            ),
+        }
+    }
+
+    fn begin_stop(&mut self, status: JobStatus, failure: Option<(FailureKind, String)>, drain: bool) {
+        if self.stop.as_ref().is_some_and(|stop| stop.failure.is_some()) {
+            return; // the first error is the one to report
+        }
+        if let Some((_, message)) = &failure {
+            self.note = Some(message.clone());
+        }
+        self.queue.clear();
+        self.reading = Reading::Gone;
+        if !drain {
+            self.in_flight = FuturesUnordered::new();
+        }
+        self.stop = Some(Stop { status, failure, drain });
+    }
+
+    /// Stores the dead letters of finished batches, then lets the watermark move and saves by policy.
+    async fn finish_batches(&mut self) -> Result<(), JobFailure> {
+        if self.finished.is_empty() {
+            return Ok(());
+        }
+        for seq in std::mem::take(&mut self.finished) {
+            let Some(open) = self.batches.remove(&seq) else {
+                continue;
+            };
+            self.buffered_bytes -= open.batch.body.len();
+            if !open.dead_letters.is_empty() {
+                if let Err(error) = self
+                    .io
+                    .dead_letters
+                    .store(&self.checkpoint.job_id, &open.dead_letters)
+                    .await
+                {
+                    return Err(self
+                        .storage_failure(format!("could not store dead letters: {error}"))
+                        .await);
+                }
+            }
+            // Every item is now indexed or among the dead letters (which include the batch's invalid records).
+            let failed = open.dead_letters.len() as u64;
+            let tally = BatchTally {
+                end_offset: open.batch.end_offset,
+                records: open.indexed + failed,
+                indexed: open.indexed,
+                failed,
+            };
+            if self.watermark.finish(seq, tally) {
+                self.batches_since_save += 1;
+            }
+        }
+        let due = self.batches_since_save >= self.tuning.checkpoint_every_batches.max(1)
+            || (self.batches_since_save > 0
+                && self.io.clock.now_ms().saturating_sub(self.last_save_ms) >= self.tuning.checkpoint_every_ms);
+        if due {
+            self.save(JobStatus::Running, None).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run when there is nothing left to wait for.
+    async fn check_end(&mut self) -> Result<Option<Result<Outcome, JobFailure>>, JobFailure> {
+        if let Some(stop) = &self.stop {
+            if stop.drain && !self.in_flight.is_empty() {
+                return Ok(None);
+            }
+            let status = stop.status;
+            let failure = stop.failure.clone();
+            let message = failure.as_ref().map(|(_, message)| message.clone());
+            self.save(status, message).await?;
+            return Ok(Some(match failure {
+                None => Ok(Outcome {
+                    status,
+                    checkpoint: self.checkpoint.clone(),
+                }),
+                Some((kind, message)) => Err(JobFailure {
+                    kind,
+                    message,
+                    checkpoint: self.checkpoint.clone(),
+                }),
+            }));
+        }
+        let all_done =
+            self.source_done && self.batches.is_empty() && self.queue.is_empty() && self.in_flight.is_empty();
+        if !all_done {
+            return Ok(None);
+        }
+        self.watermark.commit_end_of_source(self.splitter.position());
+        self.save(JobStatus::Completed, None).await?;
+        Ok(Some(Ok(Outcome {
+            status: JobStatus::Completed,
+            checkpoint: self.checkpoint.clone(),
+        })))
+    }
+
+    async fn save(&mut self, status: JobStatus, last_error: Option<String>) -> Result<(), JobFailure> {
+        let committed = self.watermark.committed();
+        let now = self.io.clock.now_ms();
+        let checkpoint = &mut self.checkpoint;
+        checkpoint.status = status;
+        checkpoint.last_error = last_error;
+        checkpoint.updated_at_ms = now;
+        checkpoint.format = self.splitter.format().or(checkpoint.format);
+        checkpoint.committed_offset = committed.end_offset;
+        checkpoint.committed_records = committed.records;
+        checkpoint.counters = Counters {
+            indexed: committed.indexed,
+            failed: committed.failed,
+            retried: self.live.retried,
+        };
+        if let Err(error) = self.io.checkpoints.save(&self.checkpoint).await {
+            return Err(JobFailure {
+                kind: FailureKind::Storage,
+                message: format!(
+                    "could not save the checkpoint: {error}. The import stopped; resume when storage works."
+                ),
+                checkpoint: self.checkpoint.clone(),
+            });
+        }
+        self.last_save_ms = now;
+        self.batches_since_save = 0;
+        Ok(())
+    }
+
+    async fn storage_failure(&mut self, message: String) -> JobFailure {
+        // Try to record the failure in the checkpoint; the committed offset has not passed the unstored letters.
+        let _ = self.save(JobStatus::Failed, Some(message.clone())).await;
+        JobFailure {
+            kind: FailureKind::Storage,
+            message,
+            checkpoint: self.checkpoint.clone(),
+        }
+    }
+
+    fn report(&mut self, on_progress: &mut dyn FnMut(&Progress), force: bool) {
+        let now = self.io.clock.now_ms();
+        if !force && now.saturating_sub(self.last_progress_ms) < self.tuning.progress_every_ms {
+            return;
+        }
+        self.last_progress_ms = now;
+        let bytes_read = self.splitter.position();
+        let (docs_per_sec, bytes_per_sec) = self.rates.sample(now, self.live.indexed, bytes_read);
+        let total_bytes = self.checkpoint.source.size.filter(|_| !self.checkpoint.source.gzip);
+        on_progress(&Progress {
+            status: Some(if force {
+                self.checkpoint.status
+            } else {
+                JobStatus::Running
+            }),
+            records: self.live.records,
+            bytes_read,
+            total_bytes,
+            indexed: self.live.indexed,
+            failed: self.live.failed,
+            retried: self.live.retried,
+            committed_offset: self.watermark.committed().end_offset,
+            in_flight: self.in_flight.len(),
+            docs_per_sec,
+            bytes_per_sec,
+            eta_ms: eta_ms(bytes_read, total_bytes, bytes_per_sec),
+            note: self.note.clone(),
+        });
+    }
+
+    /// splitmix64 → uniform [0, 1): jitter needs spread, not cryptographic strength.
+    fn next_random(&mut self) -> f64 {
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

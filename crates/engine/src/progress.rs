@@ -1,0 +1,102 @@
+//! Progress figures a job reports while it runs: counts, rates over a sliding window, ETA.
+
+use std::collections::VecDeque;
+
+use serde::{Deserialize, Serialize};
+
+use crate::checkpoint::JobStatus;
+
+/// A snapshot of a running job, for a progress bar or a log line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Where the job stands.
+    pub status: Option<JobStatus>,
+    /// Records read from the source so far (this run and before).
+    pub records: u64,
+    /// Bytes of the source read so far (absolute position).
+    pub bytes_read: u64,
+    /// Source size when known (for gzip: compressed size, so no ratio is shown).
+    pub total_bytes: Option<u64>,
+    /// Records indexed (acknowledged, committed or not).
+    pub indexed: u64,
+    /// Records in dead letters.
+    pub failed: u64,
+    /// Item retries.
+    pub retried: u64,
+    /// The committed offset.
+    pub committed_offset: u64,
+    /// Bulk requests in flight (including ones waiting to retry).
+    pub in_flight: usize,
+    /// Indexing rate over the last seconds.
+    pub docs_per_sec: f64,
+    /// Reading rate over the last seconds.
+    pub bytes_per_sec: f64,
+    /// Estimated time left, when the size and a rate are known.
+    pub eta_ms: Option<u64>,
+    /// The latest notable condition in words ("the cluster is busy, slowing down ...").
+    pub note: Option<String>,
+}
+
+/// Rates over a sliding window of samples.
+#[derive(Debug, Clone)]
+pub struct RateMeter {
+    window_ms: u64,
+    samples: VecDeque<(u64, u64, u64)>,
+}
+
+impl RateMeter {
+    /// A meter averaging over `window_ms`.
+    pub fn new(window_ms: u64) -> Self {
+        RateMeter {
+            window_ms: window_ms.max(1),
+            samples: VecDeque::new(),
+        }
+    }
+
+    /// Records the totals at `now_ms`; returns (docs/s, bytes/s) over the window.
+    pub fn sample(&mut self, now_ms: u64, docs: u64, bytes: u64) -> (f64, f64) {
+        self.samples.push_back((now_ms, docs, bytes));
+        while self.samples.len() > 2 && self.samples[0].0 + self.window_ms < now_ms {
+            self.samples.pop_front();
+        }
+        let (t0, d0, b0) = self.samples[0];
+        let elapsed_ms = now_ms.saturating_sub(t0);
+        if elapsed_ms == 0 {
+            return (0.0, 0.0);
+        }
+        let seconds = elapsed_ms as f64 / 1000.0;
+        (
+            docs.saturating_sub(d0) as f64 / seconds,
+            bytes.saturating_sub(b0) as f64 / seconds,
+        )
+    }
+}
+
+/// Time left at `bytes_per_sec` for the bytes not read yet.
+pub fn eta_ms(bytes_read: u64, total: Option<u64>, bytes_per_sec: f64) -> Option<u64> {
+    let total = total?;
+    if bytes_per_sec <= 0.0 {
+        return None;
+    }
+    Some((total.saturating_sub(bytes_read) as f64 / bytes_per_sec * 1000.0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_follow_the_window() {
+        let mut meter = RateMeter::new(10_000);
+        assert_eq!(meter.sample(0, 0, 0), (0.0, 0.0));
+        assert_eq!(meter.sample(1000, 100, 1_000_000), (100.0, 1_000_000.0));
+        let (docs, _) = meter.sample(2000, 300, 2_000_000);
+        assert_eq!(docs, 150.0);
+        // Old samples leave the window: only the last 10 s count.
+        meter.sample(20_000, 300, 2_000_000);
+        let (docs, _) = meter.sample(21_000, 1300, 2_000_000);
+        assert_eq!(docs, 1000.0);
+        assert_eq!(eta_ms(500, Some(1500), 100.0), Some(10_000));
+        assert_eq!(eta_ms(500, None, 100.0), None);
+    }
+}
