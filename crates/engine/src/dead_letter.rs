@@ -15,7 +15,8 @@ pub struct DeadLetter {
     /// Why it was not indexed, in words (OpenSearch's own reason when the cluster refused it).
     pub reason: String,
     /// The record's text; `None` when it was too large to keep (its bytes are at `offset..end` of the source).
-    /// Invalid UTF-8 is replaced by U+FFFD here; the offsets still point at the original bytes.
+    /// Invalid UTF-8 is replaced by U+FFFD here, and a record refused by the cluster is stored as it was sent (raw
+    /// newlines of a pretty-printed array element became spaces); the offsets always point at the original bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
 }

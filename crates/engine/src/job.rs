@@ -451,11 +451,11 @@ where
             && !self.source_done
             && self.queue.is_empty()
             && self.buffered_bytes < self.tuning.max_buffered_bytes.max(1);
-        if !may_read {
+        if !may_read || !matches!(self.reading, Reading::Idle(_)) {
             return;
         }
         let Reading::Idle(mut source) = std::mem::replace(&mut self.reading, Reading::Gone) else {
-            return;
+            unreachable!("checked above")
         };
         let reopen = self.reopen.take();
         let clock = self.io.clock;

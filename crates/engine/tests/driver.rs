@@ -1,0 +1,370 @@
+//! Scenario tests of the job driver in the simulated world: resume position, pause, cancel, and each way a job
+//! can fail, with the checkpoint left where it must be.
+
+mod sim;
+
+use std::cell::Cell;
+
+use bytes::Bytes;
+use sluice_engine::bulk::SinkResponse;
+use sluice_engine::job::{FailureKind, JobFailure, JobIo, JobPlan, Outcome, SinkError, SourceError, SourceErrorKind};
+use sluice_engine::progress::Progress;
+use sluice_engine::retry::RetryPolicy;
+use sluice_engine::{
+    run_job, BulkSink, ByteSource, Checkpoint, Command, ImportSettings, JobStatus, SourceIdentity, Tuning,
+};
+
+use sim::{poll_at_most, Faults, MemCheckpoints, MemDeadLetters, MemSource, SimClock, SimCluster};
+
+fn lines(count: usize) -> Bytes {
+    let text: String = (0..count)
+        .map(|i| format!("{{\"id\":{i},\"text\":\"record {i}\"}}\n"))
+        .collect();
+    Bytes::from(text)
+}
+
+fn identity(size: usize) -> SourceIdentity {
+    SourceIdentity {
+        bucket: Some("b".into()),
+        key: Some("k.jsonl".into()),
+        etag: Some("\"1\"".into()),
+        size: Some(size as u64),
+        ..SourceIdentity::default()
+    }
+}
+
+fn tuning() -> Tuning {
+    Tuning {
+        batch_docs: 10,
+        batch_bytes: 100_000,
+        max_in_flight: 3,
+        retry: RetryPolicy {
+            base_ms: 10,
+            cap_ms: 100,
+            max_attempts: 5,
+        },
+        checkpoint_every_batches: 1,
+        ..Tuning::default()
+    }
+}
+
+const CALM: Faults = Faults {
+    item_429: 0.0,
+    request_429: 0.0,
+    drop_after_apply: 0.0,
+    max_body: usize::MAX,
+    max_latency: 3,
+};
+
+struct World<K> {
+    sink: K,
+    tuning: Tuning,
+    checkpoints: MemCheckpoints,
+    dead_letters: MemDeadLetters,
+    clock: SimClock,
+}
+
+impl<K: BulkSink> World<K> {
+    fn new(sink: K) -> Self {
+        World {
+            sink,
+            tuning: tuning(),
+            checkpoints: MemCheckpoints::default(),
+            dead_letters: MemDeadLetters::default(),
+            clock: SimClock::default(),
+        }
+    }
+
+    /// Runs (or resumes) the job for at most `polls` polls, sending `commands` first.
+    fn run<S: ByteSource>(
+        &self,
+        source: S,
+        data_len: usize,
+        commands: &[Command],
+        polls: u64,
+    ) -> Option<Result<Outcome, JobFailure>> {
+        let settings = ImportSettings::new("docs");
+        let checkpoint = self
+            .checkpoints
+            .load()
+            .unwrap_or_else(|| Checkpoint::start("job", identity(data_len), settings, 0));
+        let (control, receiver) = futures::channel::mpsc::unbounded();
+        for &command in commands {
+            control.unbounded_send(command).unwrap();
+        }
+        let mut on_progress = |_: &Progress| {};
+        let job = run_job(
+            JobPlan {
+                checkpoint,
+                tuning: self.tuning.clone(),
+                seed: 7,
+            },
+            source,
+            JobIo {
+                sink: &self.sink,
+                checkpoints: &self.checkpoints,
+                dead_letters: &self.dead_letters,
+                clock: &self.clock,
+            },
+            receiver,
+            &mut on_progress,
+        );
+        poll_at_most(job, polls)
+    }
+}
+
+#[test]
+fn a_resumed_job_reads_from_the_committed_offset_and_indexes_each_record_once() {
+    let data = lines(500);
+    // Crash after a growing number of polls until the crash lands after a first commit.
+    let world = (1..)
+        .map(|polls| {
+            let world = World::new(SimCluster::new(1, CALM));
+            let crashed = world
+                .run(MemSource::new(data.clone(), 1, 300, 0.0), data.len(), &[], polls)
+                .is_none();
+            (world, crashed)
+        })
+        .find(|(world, crashed)| *crashed && world.checkpoints.load().is_some_and(|c| c.committed_offset > 0))
+        .map(|(world, _)| world)
+        .unwrap();
+    let committed = world.checkpoints.load().unwrap().committed_offset;
+    assert!(
+        committed > 0 && committed < data.len() as u64,
+        "crashed mid-import at {committed}"
+    );
+
+    let mut source = MemSource::new(data.clone(), 2, 300, 0.0);
+    source.max_chunk = 300;
+    let resumed = std::rc::Rc::new(Cell::new(None));
+    let outcome = world
+        .run(
+            Recording {
+                inner: source,
+                first_open: resumed.clone(),
+            },
+            data.len(),
+            &[],
+            10_000_000,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(
+        resumed.get(),
+        Some(committed),
+        "the resumed read starts at the committed offset, not 0"
+    );
+    let index = world.sink.index.borrow();
+    assert_eq!(index.docs.len(), 500);
+    assert_eq!(outcome.checkpoint.counters.indexed, 500);
+    assert_eq!(outcome.checkpoint.committed_offset, data.len() as u64);
+}
+
+/// Remembers where the source was first opened.
+struct Recording {
+    inner: MemSource,
+    first_open: std::rc::Rc<Cell<Option<u64>>>,
+}
+
+impl ByteSource for Recording {
+    async fn open(&mut self, offset: u64) -> Result<(), SourceError> {
+        if self.first_open.get().is_none() {
+            self.first_open.set(Some(offset));
+        }
+        self.inner.open(offset).await
+    }
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        self.inner.next_chunk().await
+    }
+}
+
+#[test]
+fn pause_lets_requests_finish_and_saves_a_paused_checkpoint() {
+    let data = lines(200);
+    let world = World::new(SimCluster::new(3, CALM));
+    let outcome = world
+        .run(
+            MemSource::new(data.clone(), 1, 500, 0.0),
+            data.len(),
+            &[Command::Pause],
+            1_000_000,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Paused);
+    let saved = world.checkpoints.load().unwrap();
+    assert_eq!(saved.status, JobStatus::Paused);
+    // Everything that was sent was committed: the paused checkpoint is exactly what the index holds.
+    assert_eq!(saved.counters.indexed as usize, world.sink.index.borrow().docs.len());
+    let outcome = world
+        .run(MemSource::new(data.clone(), 2, 500, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(world.sink.index.borrow().docs.len(), 200);
+}
+
+#[test]
+fn cancel_stops_at_once_and_keeps_the_checkpoint_resumable() {
+    let data = lines(200);
+    let world = World::new(SimCluster::new(4, CALM));
+    let outcome = world
+        .run(
+            MemSource::new(data.clone(), 1, 500, 0.0),
+            data.len(),
+            &[Command::Cancel],
+            1_000_000,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Cancelled);
+    assert_eq!(world.checkpoints.load().unwrap().status, JobStatus::Cancelled);
+}
+
+/// Answers every request with one fixed response.
+struct Fixed(u16, &'static str);
+
+impl BulkSink for Fixed {
+    async fn send(&self, _body: Bytes) -> Result<SinkResponse, SinkError> {
+        Ok(SinkResponse {
+            status: self.0,
+            retry_after: None,
+            body: self.1.as_bytes().to_vec(),
+        })
+    }
+}
+
+#[test]
+fn a_refused_request_stops_the_job_with_the_reason_and_commits_nothing() {
+    let data = lines(50);
+    let world = World::new(Fixed(
+        401,
+        r#"{"sluice_error":{"code":"token_required","message":"this proxy needs an analyst token"}}"#,
+    ));
+    let failure = world
+        .run(MemSource::new(data.clone(), 1, 500, 0.0), data.len(), &[], 1_000_000)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::Refused);
+    assert!(
+        failure.message.contains("this proxy needs an analyst token"),
+        "{}",
+        failure.message
+    );
+    let saved = world.checkpoints.load().unwrap();
+    assert_eq!((saved.status, saved.committed_offset), (JobStatus::Failed, 0));
+    assert!(saved.last_error.unwrap().contains("401"));
+}
+
+#[test]
+fn a_busy_cluster_is_retried_then_reported_without_losing_anything() {
+    let data = lines(30);
+    let world = World::new(Fixed(
+        429,
+        r#"{"error":{"type":"rejected_execution_exception","reason":"rejected execution of bulk"},"status":429}"#,
+    ));
+    let failure = world
+        .run(MemSource::new(data.clone(), 1, 500, 0.0), data.len(), &[], 1_000_000)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::RetriesExhausted);
+    assert!(
+        failure.message.contains("gave up after 5 attempts"),
+        "{}",
+        failure.message
+    );
+    assert_eq!(failure.checkpoint.committed_offset, 0);
+    // Backoff waited (virtual time) between attempts.
+    assert!(world.clock.now.get() > 0);
+}
+
+#[test]
+fn item_rejections_are_retried_until_indexed() {
+    let data = lines(300);
+    let faults = Faults { item_429: 0.3, ..CALM };
+    let mut world = World::new(SimCluster::new(5, faults));
+    world.tuning.retry.max_attempts = 15;
+    let outcome = world
+        .run(MemSource::new(data.clone(), 1, 700, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(world.sink.index.borrow().docs.len(), 300);
+    assert!(outcome.checkpoint.counters.retried > 0);
+}
+
+#[test]
+fn truncated_input_commits_what_came_before_and_names_the_offset() {
+    let mut text: Vec<u8> = b"[".to_vec();
+    for i in 0..40 {
+        text.extend_from_slice(format!("{{\"id\":{i}}},").as_bytes());
+    }
+    text.extend_from_slice(b"{\"id\":\"never closed");
+    let data = Bytes::from(text);
+    let world = World::new(SimCluster::new(6, CALM));
+    let failure = world
+        .run(MemSource::new(data.clone(), 1, 64, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::BadInput);
+    assert!(
+        failure.message.contains(&format!("ends at byte {}", data.len())),
+        "{}",
+        failure.message
+    );
+    assert_eq!(world.sink.index.borrow().docs.len(), 40);
+    assert_eq!(failure.checkpoint.committed_records, 40);
+}
+
+/// A source whose URL expired after `good` chunks.
+struct Expiring {
+    inner: MemSource,
+    good: u32,
+}
+
+impl ByteSource for Expiring {
+    async fn open(&mut self, offset: u64) -> Result<(), SourceError> {
+        self.inner.open(offset).await
+    }
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        if self.good == 0 {
+            return Err(SourceError::new(SourceErrorKind::Expired, "the presigned URL expired"));
+        }
+        self.good -= 1;
+        self.inner.next_chunk().await
+    }
+}
+
+#[test]
+fn an_expired_url_stops_the_job_resumably() {
+    let data = lines(100);
+    let world = World::new(SimCluster::new(8, CALM));
+    let source = Expiring {
+        inner: MemSource::new(data.clone(), 1, 200, 0.0),
+        good: 5,
+    };
+    let failure = world.run(source, data.len(), &[], 10_000_000).unwrap().unwrap_err();
+    assert_eq!(failure.kind, FailureKind::SourceExpired);
+    let committed = failure.checkpoint.committed_offset;
+    assert!(committed > 0, "records read before the expiry were committed");
+    // With a fresh URL (a new source) the job continues where it stopped.
+    let outcome = world
+        .run(MemSource::new(data.clone(), 2, 200, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(world.sink.index.borrow().docs.len(), 100);
+}
+
+#[test]
+fn transient_source_errors_reconnect_from_the_last_byte() {
+    let data = lines(400);
+    let world = World::new(SimCluster::new(9, CALM));
+    let outcome = world
+        .run(MemSource::new(data.clone(), 3, 300, 0.2), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(world.sink.index.borrow().docs.len(), 400);
+}
