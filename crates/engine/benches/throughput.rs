@@ -1,1 +1,193 @@
-fn main() {}
+//! Throughput of the engine's hot path on generated data of realistic shape. Prints figures; asserts nothing.
+//!
+//! Run: `cargo bench -p sluice-engine --bench throughput` (SLUICE_BENCH_MB sets the data size, default 256).
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use sluice_engine::batch::{BatchBuilder, BatchLimits};
+use sluice_engine::split::{RecordSink, Span, Splitter, DEFAULT_MAX_RECORD_BYTES};
+use sluice_engine::{FormatChoice, IdStrategy, ImportSettings, Validation};
+
+const CHUNK: usize = 64 * 1024;
+const RUNS: usize = 3;
+
+/// ~300-byte nested objects with escapes and non-ASCII text, like application logs or product records.
+fn record(i: u64) -> String {
+    const WORDS: [&str; 12] = [
+        "alpha",
+        "Zürich",
+        "naïve",
+        "日本語",
+        "quote\\\"d",
+        "tab\\t",
+        "brace}",
+        "[bracket]",
+        "ÆØÅ",
+        "emoji 🚀",
+        "back\\\\slash",
+        "plain",
+    ];
+    let w = |k: u64| WORDS[((i.wrapping_mul(2654435761) >> k) % WORDS.len() as u64) as usize];
+    format!(
+        concat!(
+            r#"{{"id":"evt-{i:010}","ts":"2026-11-{d:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z","level":"{lvl}","#,
+            r#""user":{{"id":{u},"name":"{w1} {w2}","tags":["{w3}","{w4}"]}},"#,
+            r#""message":"{w5} request to /api/v2/items/{u} took {ms} ms, {w6}","#,
+            r#""http":{{"status":{st},"bytes":{b},"latency_ms":{lat}.{ms}}},"geo":{{"lat":47.{u},"lon":8.{b}}}}}"#
+        ),
+        i = i,
+        d = 1 + i % 28,
+        h = i % 24,
+        m = i % 60,
+        s = (i / 7) % 60,
+        ms = i % 1000,
+        lvl = ["info", "warn", "error", "debug"][(i % 4) as usize],
+        u = i % 100_003,
+        w1 = w(3),
+        w2 = w(7),
+        w3 = w(11),
+        w4 = w(13),
+        w5 = w(17),
+        w6 = w(19),
+        st = [200, 201, 404, 500][(i % 4) as usize],
+        b = (i * 37) % 50_000,
+        lat = i % 250,
+    )
+}
+
+fn generate(target_bytes: usize, array: bool) -> (Vec<u8>, u64) {
+    let mut out = Vec::with_capacity(target_bytes + 1024);
+    if array {
+        out.push(b'[');
+    }
+    let mut count = 0u64;
+    while out.len() < target_bytes {
+        if array && count > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        out.extend_from_slice(record(count).as_bytes());
+        if !array {
+            out.push(b'\n');
+        }
+        count += 1;
+    }
+    if array {
+        out.extend_from_slice(b"]\n");
+    }
+    (out, count)
+}
+
+struct CountOnly(u64);
+
+impl RecordSink for CountOnly {
+    fn record(&mut self, _span: Span, bytes: &[u8]) {
+        self.0 += 1;
+        black_box(bytes);
+    }
+    fn oversize(&mut self, _span: Span) {}
+}
+
+fn time_best<F: FnMut() -> u64>(mut run: F) -> (Duration, u64) {
+    let mut best = Duration::MAX;
+    let mut records = 0;
+    for _ in 0..RUNS {
+        let start = Instant::now();
+        records = run();
+        best = best.min(start.elapsed());
+    }
+    (best, records)
+}
+
+fn report(name: &str, bytes: usize, (elapsed, records): (Duration, u64)) {
+    let seconds = elapsed.as_secs_f64();
+    println!(
+        "{name:<44} {:>9.0} MB/s {:>12.0} records/s  ({records} records, {:.3} s)",
+        bytes as f64 / seconds / 1e6,
+        records as f64 / seconds,
+        seconds
+    );
+}
+
+fn split_only(input: &[u8], choice: FormatChoice) -> u64 {
+    let mut splitter = Splitter::new(choice, DEFAULT_MAX_RECORD_BYTES);
+    let mut sink = CountOnly(0);
+    for chunk in input.chunks(CHUNK) {
+        splitter.push(chunk, &mut sink).expect("generated input is well-formed");
+    }
+    splitter.finish(&mut sink).expect("generated input is well-formed");
+    sink.0
+}
+
+fn split_and_batch(input: &[u8], settings: &ImportSettings) -> u64 {
+    let limits = BatchLimits {
+        max_bytes: 5 * 1024 * 1024,
+        max_records: 5000,
+    };
+    let mut builder = BatchBuilder::new(settings, "s3://bench/data", limits, 0).expect("valid settings");
+    let mut splitter = Splitter::new(settings.format, DEFAULT_MAX_RECORD_BYTES);
+    let mut items = 0u64;
+    for chunk in input.chunks(CHUNK) {
+        splitter
+            .push(chunk, &mut builder)
+            .expect("generated input is well-formed");
+        for batch in builder.take_ready() {
+            assert!(batch.dead_letters.is_empty(), "{:?}", batch.dead_letters.first());
+            items += batch.items.len() as u64;
+            black_box(batch);
+        }
+    }
+    splitter.finish(&mut builder).expect("generated input is well-formed");
+    builder.flush();
+    for batch in builder.take_ready() {
+        items += batch.items.len() as u64;
+    }
+    items
+}
+
+fn main() {
+    let megabytes: usize = std::env::var("SLUICE_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let target = megabytes * 1_000_000;
+    println!("sluice-engine throughput: {megabytes} MB per format, {CHUNK}-byte chunks, best of {RUNS} runs");
+    for array in [false, true] {
+        let (input, count) = generate(target, array);
+        let (label, choice) = if array {
+            ("JSON array", FormatChoice::Json)
+        } else {
+            ("JSONL", FormatChoice::Jsonl)
+        };
+        println!(
+            "\n{label}: {} bytes, {count} records, {:.0} bytes/record",
+            input.len(),
+            input.len() as f64 / count as f64
+        );
+        report(
+            &format!("{label} split only"),
+            input.len(),
+            time_best(|| split_only(&input, choice)),
+        );
+        let mut settings = ImportSettings::new("bench");
+        settings.format = choice;
+        settings.validation = Validation::Structural;
+        report(
+            &format!("{label} split+batch, structural check"),
+            input.len(),
+            time_best(|| split_and_batch(&input, &settings)),
+        );
+        settings.validation = Validation::Full;
+        report(
+            &format!("{label} split+batch, full validation"),
+            input.len(),
+            time_best(|| split_and_batch(&input, &settings)),
+        );
+        settings.id = IdStrategy::Field { pointer: "/id".into() };
+        report(
+            &format!("{label} split+batch, id field /id"),
+            input.len(),
+            time_best(|| split_and_batch(&input, &settings)),
+        );
+    }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every check and test of the project. Installs missing tools first (scripts/setup.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=$SECONDS
+./scripts/setup.sh
+source scripts/env.sh
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+step "Formatting"
+cargo fmt --all --check
+
+step "Lints (native workspace, then the web app for wasm32)"
+cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy -p sluice --target wasm32-unknown-unknown -- -D warnings
+
+step "Engine for wasm32-unknown-unknown"
+cargo build -p sluice-engine --target wasm32-unknown-unknown
+
+step "Tests: unit, property (crash-resume) and driver scenarios"
+results=$(mktemp)
+trap 'rm -f "$results"' EXIT
+cargo test --workspace 2>&1 | tee "$results"
+
+step "Web app: offline release build"
+trunk build --release
+
+step "Web app in headless Chromium"
+./scripts/site-smoke.sh | tee -a "$results"
+
+# One closing line for everything: cargo's "test result" lines plus the smoke checks.
+passed=$(grep -oE '[0-9]+ passed' "$results" | awk '{ sum += $1 } END { print sum + 0 }')
+failed=$(grep -oE '[0-9]+ failed' "$results" | awk '{ sum += $1 } END { print sum + 0 }')
+step "All checks passed in $((SECONDS - start)) s"
+echo "total: $passed passed, $failed failed"
