@@ -1,0 +1,8 @@
+//! # sluice-server
+//!
+//! The native side of Sluice: the bulk proxy (`sluice serve`) and the headless importer (`sluice import`).
+//! The proxy's rules live in [`policy`], plain logic with no HTTP, so they can be tested exhaustively.
+
+#![warn(missing_docs)]
+
+pub mod policy;

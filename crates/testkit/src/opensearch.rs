@@ -1,0 +1,945 @@
+//! An OpenSearch-compatible HTTP server for tests, with fault injection and counters.
+//!
+//! It exists because no OpenSearch can be installed on our machines. It follows OpenSearch's documented request and
+//! response shapes (bulk items with `status`, `result`, `_version`, `_seq_no`; `version_conflict_engine_exception`;
+//! dynamic mapping and `mapper_parsing_exception`; `illegal_argument_exception` for a malformed action line; 413 with
+//! an empty body over the body limit; 401 with `WWW-Authenticate`), so importers are tested against the protocol,
+//! not against shortcuts of our own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// Faults to inject. All rates are probabilities in `[0, 1]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Faults {
+    /// Each bulk item is rejected with 429 `rejected_execution_exception` at this rate.
+    pub item_429_rate: f64,
+    /// A whole bulk request is rejected with 429 at this rate (nothing applied).
+    pub request_429_rate: f64,
+    /// Every bulk request waits this long before it is handled.
+    pub latency: Duration,
+    /// A bulk request is applied and then its connection is closed without an answer, at this rate.
+    pub drop_after_apply_rate: f64,
+    /// Bulk bodies longer than this get 413 with an empty body (OpenSearch's `http.max_content_length`).
+    pub max_body: Option<usize>,
+    /// After this many bulk requests, every further one gets 503 (a node going away).
+    pub fail_after_requests: Option<u64>,
+}
+
+/// Counters tests can read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// HTTP requests of any kind.
+    pub requests: u64,
+    /// Bulk requests.
+    pub bulk_requests: u64,
+    /// Bulk items received (in requests that were parsed).
+    pub items: u64,
+    /// Items indexed or created (including overwrites).
+    pub indexed: u64,
+    /// Of those, overwrites of an existing document.
+    pub overwrites: u64,
+    /// Items and whole requests rejected with 429.
+    pub rejected: u64,
+    /// Items refused for good (mapping conflicts, version conflicts, bad documents).
+    pub failed: u64,
+    /// Connections closed without an answer.
+    pub dropped: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    bulk_requests: AtomicU64,
+    items: AtomicU64,
+    indexed: AtomicU64,
+    overwrites: AtomicU64,
+    rejected: AtomicU64,
+    failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
+/// What the server is started with.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Require HTTP basic auth with this user and password.
+    pub basic_auth: Option<(String, String)>,
+    /// Initial faults.
+    pub faults: Faults,
+    /// Seed of the fault dice.
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldType {
+    Long,
+    Float,
+    Boolean,
+    Text,
+    Object,
+}
+
+impl FieldType {
+    fn name(self) -> &'static str {
+        match self {
+            FieldType::Long => "long",
+            FieldType::Float => "float",
+            FieldType::Boolean => "boolean",
+            FieldType::Text => "text",
+            FieldType::Object => "object",
+        }
+    }
+}
+
+struct Doc {
+    source: Value,
+    version: u64,
+    seq_no: u64,
+}
+
+#[derive(Default)]
+struct Index {
+    mapping: BTreeMap<String, FieldType>,
+    docs: HashMap<String, Doc>,
+    next_seq_no: u64,
+}
+
+struct Cluster {
+    indices: BTreeMap<String, Index>,
+    faults: Faults,
+    dice: u64,
+    auto_ids: u64,
+}
+
+impl Cluster {
+    fn roll(&mut self, rate: f64) -> bool {
+        if rate <= 0.0 {
+            return false;
+        }
+        // xorshift64*: reproducible per seed.
+        self.dice ^= self.dice >> 12;
+        self.dice ^= self.dice << 25;
+        self.dice ^= self.dice >> 27;
+        let value = self.dice.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        ((value >> 11) as f64 / (1u64 << 53) as f64) < rate
+    }
+}
+
+struct Shared {
+    cluster: Mutex<Cluster>,
+    counters: Counters,
+    basic_auth: Option<String>,
+}
+
+impl Shared {
+    fn cluster(&self) -> MutexGuard<'_, Cluster> {
+        self.cluster.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running test server. Dropping it stops it.
+pub struct OpenSearchServer {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl OpenSearchServer {
+    /// Starts a server on `127.0.0.1` with a free port.
+    pub async fn start(options: Options) -> std::io::Result<Self> {
+        Self::bind("127.0.0.1:0".parse().expect("a valid address"), options).await
+    }
+
+    /// Starts a server on `address`.
+    pub async fn bind(address: SocketAddr, options: Options) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            cluster: Mutex::new(Cluster {
+                indices: BTreeMap::new(),
+                faults: options.faults,
+                dice: options.seed | 1,
+                auto_ids: 0,
+            }),
+            counters: Counters::default(),
+            basic_auth: options.basic_auth.map(|(user, password)| {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+                )
+            }),
+        });
+        let (stop, stopped) = oneshot::channel();
+        let app = router(shared.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(OpenSearchServer {
+            address,
+            shared,
+            stop: Some(stop),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The bound address.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Replaces the faults.
+    pub fn set_faults(&self, faults: Faults) {
+        self.shared.cluster().faults = faults;
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> Counts {
+        let c = &self.shared.counters;
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        Counts {
+            requests: read(&c.requests),
+            bulk_requests: read(&c.bulk_requests),
+            items: read(&c.items),
+            indexed: read(&c.indexed),
+            overwrites: read(&c.overwrites),
+            rejected: read(&c.rejected),
+            failed: read(&c.failed),
+            dropped: read(&c.dropped),
+        }
+    }
+
+    /// Number of documents in `index` (0 when it does not exist).
+    pub fn doc_count(&self, index: &str) -> usize {
+        self.shared.cluster().indices.get(index).map_or(0, |i| i.docs.len())
+    }
+
+    /// The ids in `index`, sorted.
+    pub fn ids(&self, index: &str) -> Vec<String> {
+        let cluster = self.shared.cluster();
+        let mut ids: Vec<String> = cluster
+            .indices
+            .get(index)
+            .map(|i| i.docs.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
+    /// A document's source.
+    pub fn get(&self, index: &str, id: &str) -> Option<Value> {
+        let cluster = self.shared.cluster();
+        cluster.indices.get(index)?.docs.get(id).map(|d| d.source.clone())
+    }
+
+    /// The documents' versions (how many times each was written), by id.
+    pub fn versions(&self, index: &str) -> HashMap<String, u64> {
+        let cluster = self.shared.cluster();
+        cluster
+            .indices
+            .get(index)
+            .map(|i| i.docs.iter().map(|(id, d)| (id.clone(), d.version)).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for OpenSearchServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/", get(root).head(root))
+        .route("/_bulk", post(bulk_all).put(bulk_all))
+        .route(
+            "/{index}",
+            get(get_index).head(head_index).put(create_index).delete(delete_index),
+        )
+        .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
+        .route("/{index}/_count", get(count).post(count))
+        .route("/{index}/_refresh", post(refresh).get(refresh))
+        .route("/{index}/_doc/{id}", get(get_doc))
+        .fallback(no_handler)
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), authenticate))
+        .with_state(shared)
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// OpenSearch's error envelope.
+fn error(status: StatusCode, kind: &str, reason: &str) -> Response {
+    json_response(
+        status,
+        json!({
+            "error": {
+                "root_cause": [{"type": kind, "reason": reason}],
+                "type": kind,
+                "reason": reason,
+            },
+            "status": status.as_u16(),
+        }),
+    )
+}
+
+async fn authenticate(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    bump(&shared.counters.requests, 1);
+    if let Some(expected) = &shared.basic_auth {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            let reason = match given {
+                None => format!(
+                    "missing authentication credentials for REST request [{}]",
+                    request.uri().path()
+                ),
+                Some(_) => "authentication failed for REST request".to_string(),
+            };
+            let mut response = error(StatusCode::UNAUTHORIZED, "security_exception", &reason);
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                header::HeaderValue::from_static("Basic realm=\"OpenSearch Security\""),
+            );
+            return response;
+        }
+    }
+    next.run(request).await
+}
+
+async fn root() -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({
+            "name": "sluice-testkit",
+            "cluster_name": "sluice-test",
+            "cluster_uuid": "sluice-testkit-cluster",
+            "version": {
+                "distribution": "opensearch",
+                "number": "2.19.0",
+                "build_type": "testkit",
+                "lucene_version": "9.12.1",
+                "minimum_wire_compatibility_version": "7.10.0",
+                "minimum_index_compatibility_version": "7.0.0"
+            },
+            "tagline": "The OpenSearch Project: https://opensearch.org/"
+        }),
+    )
+}
+
+async fn no_handler(method: Method, uri: Uri) -> Response {
+    json_response(
+        StatusCode::BAD_REQUEST,
+        json!({"error": format!("no handler found for uri [{uri}] and method [{method}]"), "status": 400}),
+    )
+}
+
+fn index_not_found(index: &str) -> Response {
+    let reason = format!("no such index [{index}]");
+    json_response(
+        StatusCode::NOT_FOUND,
+        json!({
+            "error": {
+                "root_cause": [{"type": "index_not_found_exception", "reason": reason, "index": index}],
+                "type": "index_not_found_exception",
+                "reason": reason,
+                "index": index,
+            },
+            "status": 404,
+        }),
+    )
+}
+
+async fn get_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+    let cluster = shared.cluster();
+    match cluster.indices.get(&index) {
+        None => index_not_found(&index),
+        Some(found) => {
+            let properties: Map<String, Value> = found
+                .mapping
+                .iter()
+                .map(|(field, kind)| (field.clone(), json!({"type": kind.name()})))
+                .collect();
+            json_response(
+                StatusCode::OK,
+                json!({ index: {"mappings": {"properties": properties}}}),
+            )
+        }
+    }
+}
+
+async fn head_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> StatusCode {
+    if shared.cluster().indices.contains_key(&index) {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    }
+}
+
+async fn create_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+    let mut cluster = shared.cluster();
+    if let Err(reason) = valid_index_name(&index) {
+        return error(StatusCode::BAD_REQUEST, "invalid_index_name_exception", &reason);
+    }
+    if cluster.indices.contains_key(&index) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "resource_already_exists_exception",
+            &format!("index [{index}/sluice] already exists"),
+        );
+    }
+    cluster.indices.insert(index.clone(), Index::default());
+    json_response(
+        StatusCode::OK,
+        json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
+    )
+}
+
+async fn delete_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+    match shared.cluster().indices.remove(&index) {
+        Some(_) => json_response(StatusCode::OK, json!({"acknowledged": true})),
+        None => index_not_found(&index),
+    }
+}
+
+async fn count(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+    match shared.cluster().indices.get(&index) {
+        Some(found) => json_response(
+            StatusCode::OK,
+            json!({"count": found.docs.len(), "_shards": {"total": 1, "successful": 1, "skipped": 0, "failed": 0}}),
+        ),
+        None => index_not_found(&index),
+    }
+}
+
+async fn refresh(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+    if !shared.cluster().indices.contains_key(&index) {
+        return index_not_found(&index);
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"_shards": {"total": 2, "successful": 1, "failed": 0}}),
+    )
+}
+
+async fn get_doc(State(shared): State<Arc<Shared>>, Path((index, id)): Path<(String, String)>) -> Response {
+    let cluster = shared.cluster();
+    let Some(found) = cluster.indices.get(&index) else {
+        return index_not_found(&index);
+    };
+    match found.docs.get(&id) {
+        Some(doc) => json_response(
+            StatusCode::OK,
+            json!({"_index": index, "_id": id, "_version": doc.version, "_seq_no": doc.seq_no,
+                   "_primary_term": 1, "found": true, "_source": doc.source}),
+        ),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"_index": index, "_id": id, "found": false}),
+        ),
+    }
+}
+
+fn valid_index_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.starts_with(['_', '-', '+'])
+        || name.chars().any(|c| {
+            c.is_ascii_uppercase() || matches!(c, ' ' | '"' | '*' | '\\' | '<' | '|' | ',' | '>' | '/' | '?' | '#')
+        });
+    if bad {
+        Err(format!(
+            "Invalid index name [{name}], must be lowercase and must not contain the characters [\\, /, *, ?, \", <, >, |, , #]"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+async fn bulk_all(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    bulk(shared, None, headers, body).await
+}
+
+async fn bulk_index(
+    State(shared): State<Arc<Shared>>,
+    Path(index): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    bulk(shared, Some(index), headers, body).await
+}
+
+/// One parsed bulk operation.
+struct Operation {
+    action: &'static str,
+    index: String,
+    id: Option<String>,
+    source: Option<Vec<u8>>,
+}
+
+async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+    bump(&shared.counters.bulk_requests, 1);
+    let (latency, max_body, reject_all, fail) = {
+        let mut cluster = shared.cluster();
+        let faults = cluster.faults.clone();
+        let requests = shared.counters.bulk_requests.load(Ordering::Relaxed);
+        let fail = faults.fail_after_requests.is_some_and(|limit| requests > limit);
+        (
+            faults.latency,
+            faults.max_body,
+            cluster.roll(faults.request_429_rate),
+            fail,
+        )
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if fail {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_block_exception",
+            "blocked by: [SERVICE_UNAVAILABLE/2/no cluster-manager];",
+        );
+    }
+    if max_body.is_some_and(|limit| body.len() > limit) {
+        return StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    }
+    if reject_all {
+        bump(&shared.counters.rejected, 1);
+        return error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rejected_execution_exception",
+            "rejected execution of coordinating operation [shard_detail=[sluice][0][P], shard_coordinating_and_primary_bytes=0, shard_operation_bytes=1, shard_max_coordinating_and_primary_bytes=0]",
+        );
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !matches!(media, "application/x-ndjson" | "application/json") {
+        return json_response(
+            StatusCode::NOT_ACCEPTABLE,
+            json!({"error": format!("Content-Type header [{content_type}] is not supported"), "status": 406}),
+        );
+    }
+    if body.last() != Some(&b'\n') {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "The bulk request must be terminated by a newline [\\n]",
+        );
+    }
+    let operations = match parse_bulk(&body, path_index.as_deref()) {
+        Ok(operations) => operations,
+        Err(response) => return response,
+    };
+    bump(&shared.counters.items, operations.len() as u64);
+    let started = std::time::Instant::now();
+    let (items, errors, drop) = {
+        let mut cluster = shared.cluster();
+        let item_429 = cluster.faults.item_429_rate;
+        let mut errors = false;
+        let items: Vec<Value> = operations
+            .into_iter()
+            .map(|op| {
+                let (item, ok) = if cluster.roll(item_429) {
+                    bump(&shared.counters.rejected, 1);
+                    (rejected_item(&op), false)
+                } else {
+                    apply(&mut cluster, &shared.counters, op)
+                };
+                errors |= !ok;
+                item
+            })
+            .collect();
+        let drop_rate = cluster.faults.drop_after_apply_rate;
+        (items, errors, cluster.roll(drop_rate))
+    };
+    if drop {
+        bump(&shared.counters.dropped, 1);
+        // Unwinding the connection's task closes the socket without an answer, like a node dying after the write.
+        // resume_unwind skips the panic hook, so this prints nothing.
+        std::panic::resume_unwind(Box::new("simulated dropped connection"));
+    }
+    json_response(
+        StatusCode::OK,
+        json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items}),
+    )
+}
+
+fn malformed(line: usize, detail: &str) -> Response {
+    error(
+        StatusCode::BAD_REQUEST,
+        "illegal_argument_exception",
+        &format!("Malformed action/metadata line [{line}], {detail}"),
+    )
+}
+
+/// Parses the whole request first, as OpenSearch does: a malformed action line fails the request and nothing is
+/// applied. (A rare, cold error path: the large `Response` in `Err` costs nothing that matters here.)
+#[allow(clippy::result_large_err)]
+fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Vec<Operation>, Response> {
+    let mut operations = Vec::new();
+    let mut lines = body.split(|&b| b == b'\n').enumerate().peekable();
+    while let Some((number, line)) = lines.next() {
+        let line_number = number + 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(line)
+            .map_err(|_| malformed(line_number, "expected START_OBJECT but found [VALUE_STRING]"))?;
+        let Value::Object(map) = value else {
+            return Err(malformed(line_number, "expected START_OBJECT but found [VALUE_STRING]"));
+        };
+        let mut entries = map.into_iter();
+        let (name, meta) = match (entries.next(), entries.next()) {
+            (Some(entry), None) => entry,
+            _ => return Err(malformed(line_number, "expected a single action per line")),
+        };
+        let action = match name.as_str() {
+            "index" => "index",
+            "create" => "create",
+            "update" => "update",
+            "delete" => "delete",
+            other => {
+                return Err(malformed(
+                    line_number,
+                    &format!("expected field [create], [delete], [index] or [update] but found [{other}]"),
+                ))
+            }
+        };
+        let Value::Object(meta) = meta else {
+            return Err(malformed(
+                line_number,
+                "expected START_OBJECT or END_OBJECT but found [VALUE_STRING]",
+            ));
+        };
+        let index = match meta.get("_index").and_then(Value::as_str).or(path_index) {
+            Some(index) => index.to_string(),
+            None => {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "action_request_validation_exception",
+                    "Validation Failed: 1: index is missing;",
+                ))
+            }
+        };
+        let id = match meta.get("_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(other) => Some(other.to_string()),
+        };
+        if let Some(id) = &id {
+            if id.len() > 512 {
+                return Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "action_request_validation_exception",
+                    &format!(
+                        "Validation Failed: 1: id [{id}] is too long, must be no longer than 512 bytes but was: {};",
+                        id.len()
+                    ),
+                ));
+            }
+        }
+        let source = if action == "delete" {
+            None
+        } else {
+            match lines.next() {
+                Some((_, source)) if !source.is_empty() => Some(source.to_vec()),
+                _ => {
+                    return Err(error(
+                        StatusCode::BAD_REQUEST,
+                        "illegal_argument_exception",
+                        &format!("The bulk request's action on line [{line_number}] has no source line"),
+                    ))
+                }
+            }
+        };
+        operations.push(Operation {
+            action,
+            index,
+            id,
+            source,
+        });
+    }
+    Ok(operations)
+}
+
+fn item_error(op: &Operation, id: &str, status: u16, kind: &str, reason: &str, cause: Option<Value>) -> Value {
+    let mut error = json!({"type": kind, "reason": reason, "index": op.index, "index_uuid": "sluice-testkit"});
+    if let Some(cause) = cause {
+        error["caused_by"] = cause;
+    }
+    json!({ op.action: {"_index": op.index, "_id": id, "status": status, "error": error} })
+}
+
+fn rejected_item(op: &Operation) -> Value {
+    item_error(
+        op,
+        op.id.as_deref().unwrap_or(""),
+        429,
+        "rejected_execution_exception",
+        "rejected execution of primary operation [coordinating_and_primary_bytes=0, replica_bytes=0, all_bytes=0, primary_operation_bytes=1, max_coordinating_and_primary_bytes=0]",
+        None,
+    )
+}
+
+/// Applies one operation. Returns the item and whether it succeeded.
+fn apply(cluster: &mut Cluster, counters: &Counters, op: Operation) -> (Value, bool) {
+    if let Err(reason) = valid_index_name(&op.index) {
+        bump(&counters.failed, 1);
+        let id = op.id.clone().unwrap_or_default();
+        return (
+            item_error(&op, &id, 400, "invalid_index_name_exception", &reason, None),
+            false,
+        );
+    }
+    let id = match &op.id {
+        Some(id) => id.clone(),
+        None => {
+            cluster.auto_ids += 1;
+            format!("auto{:016x}", cluster.auto_ids)
+        }
+    };
+    let index = cluster.indices.entry(op.index.clone()).or_default();
+    let success = |index: &mut Index, result: &str, status: u16, version: u64| -> Value {
+        let seq_no = index.next_seq_no;
+        index.next_seq_no += 1;
+        if let Some(doc) = index.docs.get_mut(&id) {
+            doc.seq_no = seq_no;
+        }
+        json!({ op.action: {
+            "_index": op.index, "_id": id, "_version": version, "result": result,
+            "_shards": {"total": 2, "successful": 1, "failed": 0},
+            "_seq_no": seq_no, "_primary_term": 1, "status": status
+        }})
+    };
+    match op.action {
+        "delete" => match index.docs.remove(&id) {
+            Some(doc) => (success(index, "deleted", 200, doc.version + 1), true),
+            None => {
+                let seq_no = index.next_seq_no;
+                index.next_seq_no += 1;
+                let item = json!({"delete": {"_index": op.index, "_id": id, "_version": 1, "result": "not_found",
+                    "_shards": {"total": 2, "successful": 1, "failed": 0}, "_seq_no": seq_no, "_primary_term": 1,
+                    "status": 404}});
+                (item, false)
+            }
+        },
+        action => {
+            let parsed: Result<Value, _> = serde_json::from_slice(op.source.as_deref().unwrap_or_default());
+            let document = match parsed {
+                Ok(Value::Object(map)) => map,
+                Ok(_) | Err(_) => {
+                    bump(&counters.failed, 1);
+                    let reason = "failed to parse";
+                    let cause = json!({"type": "json_parse_exception", "reason": "Unexpected character: the source is not a JSON object"});
+                    return (
+                        item_error(&op, &id, 400, "mapper_parsing_exception", reason, Some(cause)),
+                        false,
+                    );
+                }
+            };
+            let document = if action == "update" {
+                let Some(existing) = index.docs.get(&id) else {
+                    bump(&counters.failed, 1);
+                    let reason = format!("[{id}]: document missing");
+                    return (
+                        item_error(&op, &id, 404, "document_missing_exception", &reason, None),
+                        false,
+                    );
+                };
+                let mut merged = existing.source.clone();
+                if let (Some(Value::Object(patch)), Value::Object(target)) = (document.get("doc"), &mut merged) {
+                    for (key, value) in patch {
+                        target.insert(key.clone(), value.clone());
+                    }
+                }
+                merged
+            } else {
+                Value::Object(document)
+            };
+            if action == "create" {
+                if let Some(existing) = index.docs.get(&id) {
+                    bump(&counters.failed, 1);
+                    let reason = format!(
+                        "[{id}]: version conflict, document already exists (current version [{}])",
+                        existing.version
+                    );
+                    return (
+                        item_error(&op, &id, 409, "version_conflict_engine_exception", &reason, None),
+                        false,
+                    );
+                }
+            }
+            if let Err(conflict) = check_mapping(&index.mapping, &document, &id) {
+                bump(&counters.failed, 1);
+                let cause = json!({"type": "illegal_argument_exception", "reason": conflict.cause});
+                return (
+                    item_error(&op, &id, 400, "mapper_parsing_exception", &conflict.reason, Some(cause)),
+                    false,
+                );
+            }
+            extend_mapping(&mut index.mapping, "", &document);
+            let version = index.docs.get(&id).map_or(1, |d| d.version + 1);
+            let existed = index.docs.contains_key(&id);
+            index.docs.insert(
+                id.clone(),
+                Doc {
+                    source: document,
+                    version,
+                    seq_no: 0,
+                },
+            );
+            bump(&counters.indexed, 1);
+            if existed {
+                bump(&counters.overwrites, 1);
+            }
+            let (result, status) = if existed { ("updated", 200) } else { ("created", 201) };
+            (success(index, result, status, version), true)
+        }
+    }
+}
+
+struct Conflict {
+    reason: String,
+    cause: String,
+}
+
+fn scalar_type(value: &Value) -> Option<FieldType> {
+    match value {
+        Value::Bool(_) => Some(FieldType::Boolean),
+        Value::Number(n) if n.is_f64() => Some(FieldType::Float),
+        Value::Number(_) => Some(FieldType::Long),
+        Value::String(_) => Some(FieldType::Text),
+        Value::Object(_) => Some(FieldType::Object),
+        Value::Null | Value::Array(_) => None,
+    }
+}
+
+/// Checks a document against the mapping the way OpenSearch's dynamic mapping does (with its default coercion:
+/// numeric strings into numbers, "true"/"false" into booleans, scalars into text).
+fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &str) -> Result<(), Conflict> {
+    fn walk(mapping: &BTreeMap<String, FieldType>, prefix: &str, value: &Value, id: &str) -> Result<(), Conflict> {
+        let Value::Object(map) = value else { return Ok(()) };
+        for (key, value) in map {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            let values: Vec<&Value> = match value {
+                Value::Array(items) => items.iter().collect(),
+                other => vec![other],
+            };
+            for value in values {
+                let Some(mapped) = mapping.get(&path) else {
+                    walk(mapping, &path, value, id)?;
+                    continue;
+                };
+                let preview = match value {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                let fits = match (mapped, value) {
+                    (_, Value::Null) => true,
+                    (FieldType::Object, Value::Object(_)) => true,
+                    (FieldType::Object, _) => {
+                        return Err(Conflict {
+                            reason: format!(
+                                "object mapping for [{path}] tried to parse field [{path}] as object, but found a concrete value"
+                            ),
+                            cause: format!("found a concrete value {preview}"),
+                        })
+                    }
+                    (_, Value::Object(_)) => false,
+                    (FieldType::Text, _) => true,
+                    (FieldType::Long | FieldType::Float, Value::Number(_)) => true,
+                    (FieldType::Long | FieldType::Float, Value::String(s)) => s.trim().parse::<f64>().is_ok(),
+                    (FieldType::Boolean, Value::Bool(_)) => true,
+                    (FieldType::Boolean, Value::String(s)) => s == "true" || s == "false",
+                    _ => false,
+                };
+                if !fits {
+                    return Err(Conflict {
+                        reason: format!(
+                            "failed to parse field [{path}] of type [{}] in document with id '{id}'. Preview of field's value: '{preview}'",
+                            mapped.name()
+                        ),
+                        cause: format!("For input string: \"{preview}\""),
+                    });
+                }
+                if *mapped == FieldType::Object {
+                    walk(mapping, &path, value, id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    walk(mapping, "", document, id)
+}
+
+/// Adds the fields a document introduces (the first value of a field decides its type).
+fn extend_mapping(mapping: &mut BTreeMap<String, FieldType>, prefix: &str, value: &Value) {
+    let Value::Object(map) = value else { return };
+    for (key, value) in map {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        let values: Vec<&Value> = match value {
+            Value::Array(items) => items.iter().collect(),
+            other => vec![other],
+        };
+        for value in values {
+            if let Some(kind) = scalar_type(value) {
+                mapping.entry(path.clone()).or_insert(kind);
+            }
+            if value.is_object() {
+                extend_mapping(mapping, &path, value);
+            }
+        }
+    }
+}

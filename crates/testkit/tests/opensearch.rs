@@ -1,0 +1,330 @@
+//! The test server answers like OpenSearch (shapes from OpenSearch's REST API documentation).
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sluice_testkit::fault_proxy::{FaultProxy, ProxyFaults};
+use sluice_testkit::opensearch::{Faults, OpenSearchServer, Options};
+
+async fn server() -> OpenSearchServer {
+    OpenSearchServer::start(Options::default()).await.unwrap()
+}
+
+async fn bulk(server: &OpenSearchServer, body: &str) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}/_bulk", server.url()))
+        .header("content-type", "application/x-ndjson")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn bulk_items_follow_opensearch_shapes() {
+    let server = server().await;
+    let (status, body) = bulk(
+        &server,
+        concat!(
+            "{\"index\":{\"_index\":\"movies\",\"_id\":\"1\"}}\n{\"title\":\"Interstellar\",\"year\":2014}\n",
+            "{\"index\":{\"_index\":\"movies\",\"_id\":\"1\"}}\n{\"title\":\"Interstellar\",\"year\":2014}\n",
+            "{\"create\":{\"_index\":\"movies\",\"_id\":\"1\"}}\n{\"title\":\"again\"}\n",
+            "{\"create\":{\"_index\":\"movies\",\"_id\":\"2\"}}\n{\"title\":\"Tenet\",\"year\":2020}\n",
+            "{\"update\":{\"_index\":\"movies\",\"_id\":\"2\"}}\n{\"doc\":{\"year\":2021}}\n",
+            "{\"delete\":{\"_index\":\"movies\",\"_id\":\"1\"}}\n",
+            "{\"update\":{\"_index\":\"movies\",\"_id\":\"9\"}}\n{\"doc\":{\"year\":1}}\n",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["errors"], true);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items[0]["index"]["result"], "created");
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[0]["index"]["_version"], 1);
+    assert!(items[0]["index"]["_seq_no"].is_u64());
+    assert_eq!(items[1]["index"]["result"], "updated");
+    assert_eq!(items[1]["index"]["status"], 200);
+    assert_eq!(items[1]["index"]["_version"], 2);
+    assert_eq!(items[2]["create"]["status"], 409);
+    assert_eq!(items[2]["create"]["error"]["type"], "version_conflict_engine_exception");
+    assert_eq!(items[3]["create"]["status"], 201);
+    assert_eq!(items[4]["update"]["status"], 200);
+    assert_eq!(items[5]["delete"]["result"], "deleted");
+    assert_eq!(items[6]["update"]["status"], 404);
+    assert_eq!(items[6]["update"]["error"]["type"], "document_missing_exception");
+    assert_eq!(server.get("movies", "2").unwrap()["year"], 2021);
+    assert_eq!(server.doc_count("movies"), 1);
+    let counts = server.counts();
+    assert_eq!(
+        (counts.items, counts.overwrites),
+        (7, 2),
+        "the second index and the update rewrote documents"
+    );
+}
+
+#[tokio::test]
+async fn dynamic_mapping_rejects_incompatible_types_per_item() {
+    let server = server().await;
+    let (_, body) = bulk(
+        &server,
+        concat!(
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"a\"}}\n{\"year\":2020,\"user\":{\"name\":\"x\"}}\n",
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"b\"}}\n{\"year\":\"2021\"}\n",
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"c\"}}\n{\"year\":\"abc\"}\n",
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"d\"}}\n{\"user\":\"flat\"}\n",
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"e\"}}\nnot json\n",
+        ),
+    )
+    .await;
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[1]["index"]["status"], 201, "numeric strings are coerced");
+    assert_eq!(items[2]["index"]["status"], 400);
+    assert_eq!(items[2]["index"]["error"]["type"], "mapper_parsing_exception");
+    assert_eq!(
+        items[2]["index"]["error"]["reason"],
+        "failed to parse field [year] of type [long] in document with id 'c'. Preview of field's value: 'abc'"
+    );
+    assert_eq!(items[3]["index"]["error"]["type"], "mapper_parsing_exception");
+    assert_eq!(items[4]["index"]["error"]["type"], "mapper_parsing_exception");
+    assert_eq!(server.doc_count("logs"), 2);
+}
+
+#[tokio::test]
+async fn whole_request_errors() {
+    let server = server().await;
+    let (status, body) = bulk(&server, "{\"index\":{\"_index\":\"x\"}}\n{\"a\":1}\n\"oops\"\n{}\n").await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "illegal_argument_exception");
+    assert!(body["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .starts_with("Malformed action/metadata line [3]"));
+    assert_eq!(server.doc_count("x"), 0, "nothing is applied from a malformed request");
+
+    let (status, body) = bulk(&server, "{\"index\":{\"_index\":\"x\"}}\n{\"a\":1}").await;
+    assert_eq!(status, 400);
+    assert!(body["error"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("terminated by a newline"));
+
+    let (status, _) = bulk(&server, "{\"index\":{}}\n{\"a\":1}\n").await;
+    assert_eq!(status, 400, "an action without an index");
+
+    let response = reqwest::Client::new()
+        .post(format!("{}/_bulk", server.url()))
+        .header("content-type", "text/plain")
+        .body("{\"index\":{\"_index\":\"x\"}}\n{}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 406);
+}
+
+#[tokio::test]
+async fn faults_are_injected_as_configured() {
+    let server = server().await;
+    let doc = "{\"index\":{\"_index\":\"f\",\"_id\":\"1\"}}\n{\"a\":1}\n";
+
+    server.set_faults(Faults {
+        max_body: Some(10),
+        ..Faults::default()
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/_bulk", server.url()))
+        .header("content-type", "application/x-ndjson")
+        .body(doc)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 413);
+    assert!(
+        response.bytes().await.unwrap().is_empty(),
+        "413 comes with an empty body"
+    );
+
+    server.set_faults(Faults {
+        request_429_rate: 1.0,
+        ..Faults::default()
+    });
+    let (status, body) = bulk(&server, doc).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (429, Some("rejected_execution_exception"))
+    );
+
+    server.set_faults(Faults {
+        item_429_rate: 1.0,
+        ..Faults::default()
+    });
+    let (status, body) = bulk(&server, doc).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["items"][0]["index"]["status"], 429);
+    assert_eq!(
+        body["items"][0]["index"]["error"]["type"],
+        "rejected_execution_exception"
+    );
+
+    server.set_faults(Faults {
+        drop_after_apply_rate: 1.0,
+        ..Faults::default()
+    });
+    let dropped = reqwest::Client::new()
+        .post(format!("{}/_bulk", server.url()))
+        .header("content-type", "application/x-ndjson")
+        .body(doc)
+        .send()
+        .await;
+    assert!(dropped.is_err(), "the connection closes without an answer");
+    assert_eq!(server.doc_count("f"), 1, "but the write was applied");
+
+    server.set_faults(Faults {
+        fail_after_requests: Some(0),
+        latency: Duration::from_millis(20),
+        ..Faults::default()
+    });
+    let started = std::time::Instant::now();
+    let (status, _) = bulk(&server, doc).await;
+    assert_eq!(status, 503);
+    assert!(started.elapsed() >= Duration::from_millis(20));
+    let counts = server.counts();
+    assert_eq!((counts.rejected, counts.dropped), (2, 1));
+}
+
+#[tokio::test]
+async fn index_apis_and_basic_auth() {
+    let server = OpenSearchServer::start(Options {
+        basic_auth: Some(("admin".into(), "secret".into())),
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let client = reqwest::Client::new();
+    let unauthenticated = client.get(server.url()).send().await.unwrap();
+    assert_eq!(unauthenticated.status().as_u16(), 401);
+    assert!(unauthenticated.headers().contains_key("www-authenticate"));
+    let call = |method: reqwest::Method, path: &str| {
+        client
+            .request(method, format!("{}{path}", server.url()))
+            .basic_auth("admin", Some("secret"))
+    };
+    let root: Value = call(reqwest::Method::GET, "/")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(root["version"]["distribution"], "opensearch");
+    assert_eq!(
+        call(reqwest::Method::HEAD, "/books")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        404
+    );
+    assert_eq!(
+        call(reqwest::Method::PUT, "/books")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        call(reqwest::Method::PUT, "/books")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        400
+    );
+    assert_eq!(
+        call(reqwest::Method::HEAD, "/books")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let indexed = call(reqwest::Method::POST, "/books/_bulk")
+        .header("content-type", "application/x-ndjson")
+        .body("{\"index\":{\"_id\":\"b1\"}}\n{\"t\":\"Dune\"}\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(indexed.status().as_u16(), 200);
+    let refreshed = call(reqwest::Method::POST, "/books/_refresh").send().await.unwrap();
+    assert_eq!(refreshed.status().as_u16(), 200);
+    let count: Value = call(reqwest::Method::GET, "/books/_count")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(count["count"], 1);
+    let doc: Value = call(reqwest::Method::GET, "/books/_doc/b1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (doc["found"].clone(), doc["_source"].clone()),
+        (json!(true), json!({"t": "Dune"}))
+    );
+    let missing = call(reqwest::Method::GET, "/books/_doc/nope").send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+    assert_eq!(
+        call(reqwest::Method::DELETE, "/books")
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let gone = call(reqwest::Method::GET, "/books/_count").send().await.unwrap();
+    assert_eq!(gone.status().as_u16(), 404);
+    let other = call(reqwest::Method::GET, "/_cat/indices").send().await.unwrap();
+    assert_eq!(other.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn the_fault_proxy_cuts_and_logs_requests() {
+    let server = server().await;
+    let proxy = FaultProxy::start("127.0.0.1:0".parse().unwrap(), server.address())
+        .await
+        .unwrap();
+    proxy.set_faults(ProxyFaults {
+        cut_after_bytes: Some(40),
+        cuts_remaining: 1,
+        bytes_per_second: None,
+    });
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
+    let url = format!("http://{}/", proxy.address());
+    let first = client.get(&url).header("range", "bytes=5-").send().await;
+    let cut = match first {
+        Err(_) => true,
+        Ok(response) => response.bytes().await.is_err(),
+    };
+    assert!(cut, "the first response is cut");
+    let second: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(second["version"]["distribution"], "opensearch");
+    let heads = proxy.request_heads();
+    assert!(heads[0].starts_with("GET / HTTP/1.1"), "{heads:?}");
+    assert!(heads[0].to_ascii_lowercase().contains("range: bytes=5-"), "{heads:?}");
+    assert_eq!(proxy.connections_and_cuts(), (2, 1));
+}
