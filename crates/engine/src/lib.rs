@@ -19,6 +19,7 @@
 //! - [`job`]: the async driver and the traits adapters implement (`ByteSource`, `BulkSink`, `CheckpointStore`,
 //!   `DeadLetterStore`, `Clock`).
 //! - [`progress`]: figures for progress bars.
+//! - [`source_url`]: bucket, key and expiry of (presigned) source URLs.
 
 #![warn(missing_docs)]
 
@@ -32,6 +33,7 @@ pub mod progress;
 pub mod record;
 pub mod retry;
 pub mod settings;
+pub mod source_url;
 pub mod split;
 pub mod watermark;
 

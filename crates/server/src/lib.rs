@@ -1,8 +1,10 @@
 //! # sluice-server
 //!
 //! The native side of Sluice: the bulk proxy (`sluice serve`) and the headless importer (`sluice import`).
-//! The proxy's rules live in [`policy`], plain logic with no HTTP, so they can be tested exhaustively.
+//! The proxy's rules live in [`policy`], plain logic with no HTTP, so they can be tested exhaustively; the
+//! importer's adapters (URL and file sources, gzip, the HTTP sink, file stores) in [`import`].
 
 #![warn(missing_docs)]
 
+pub mod import;
 pub mod policy;

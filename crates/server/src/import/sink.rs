@@ -1,0 +1,79 @@
+//! The bulk sink over HTTP: straight to OpenSearch or through a Sluice proxy.
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use sluice_engine::bulk::SinkResponse;
+use sluice_engine::job::SinkError;
+use sluice_engine::BulkSink;
+
+/// How the sink authenticates.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// Nothing.
+    None,
+    /// HTTP basic (OpenSearch security plugin users).
+    Basic {
+        /// User.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// `Authorization: Bearer` (a Sluice proxy's analyst token).
+    Bearer(String),
+}
+
+/// POSTs NDJSON bodies to `{base}/_bulk`.
+pub struct HttpSink {
+    client: reqwest::Client,
+    url: String,
+    auth: Auth,
+}
+
+impl HttpSink {
+    /// A sink for the cluster or proxy at `base` (e.g. `https://search.example.com:9200`).
+    pub fn new(client: reqwest::Client, base: &str, auth: Auth) -> Self {
+        HttpSink {
+            client,
+            url: format!("{}/_bulk", base.trim_end_matches('/')),
+            auth,
+        }
+    }
+}
+
+impl BulkSink for HttpSink {
+    async fn send(&self, body: Bytes) -> Result<SinkResponse, SinkError> {
+        let mut request = self
+            .client
+            .post(&self.url)
+            .header(CONTENT_TYPE, "application/x-ndjson")
+            .body(body);
+        request = match &self.auth {
+            Auth::None => request,
+            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
+            Auth::Bearer(token) => request.bearer_auth(token),
+        };
+        let response = request.send().await.map_err(|error| SinkError(describe(&error)))?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.bytes().await.map_err(|error| SinkError(describe(&error)))?;
+        Ok(SinkResponse {
+            status,
+            retry_after,
+            body: body.to_vec(),
+        })
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
