@@ -8,3 +8,4 @@
 
 pub mod import;
 pub mod policy;
+pub mod serve;

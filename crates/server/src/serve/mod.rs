@@ -1,0 +1,502 @@
+//! `sluice serve`: the proxy between the browser and OpenSearch. It is the one place that knows the cluster and its
+//! credentials; it lets through bulk writes to allowed indices and a few read-only calls the web app needs, and
+//! refuses everything else with a JSON error of its own shape (`{"sluice_error":{"code","message"}}`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use futures::StreamExt;
+use serde_json::json;
+use sluice_engine::bulk::ProxyError;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+
+use crate::policy::{BulkGuard, IndexPatterns, Refusal};
+
+pub mod args;
+
+/// How the proxy authenticates to OpenSearch.
+#[derive(Debug, Clone)]
+pub enum UpstreamAuth {
+    /// No credentials (a cluster without the security plugin, or one on a private network).
+    None,
+    /// HTTP basic.
+    Basic {
+        /// User.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// The browser's own `Authorization` header is passed through (the admin's explicit choice).
+    PassThrough,
+}
+
+/// Everything the proxy needs.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// OpenSearch base URL.
+    pub upstream: String,
+    /// Credentials for it.
+    pub auth: UpstreamAuth,
+    /// Indices the browser may write to.
+    pub indices: IndexPatterns,
+    /// Origins allowed by CORS (exact, like `https://tools.example.com`).
+    pub allowed_origins: Vec<String>,
+    /// Largest bulk body accepted (bytes).
+    pub max_body: usize,
+    /// Analyst tokens; empty means none required.
+    pub tokens: Vec<String>,
+    /// Timeout of one upstream request.
+    pub timeout: Duration,
+    /// Serve the built web app from this directory on the same origin.
+    pub site: Option<PathBuf>,
+    /// Extra CA certificate (PEM) to trust for the upstream.
+    pub ca_certificate: Option<Vec<u8>>,
+}
+
+struct Shared {
+    config: ProxyConfig,
+    client: reqwest::Client,
+    upstream: String,
+    next_request_id: AtomicU64,
+}
+
+/// The proxy's router, ready to serve.
+pub fn router(config: ProxyConfig) -> Result<Router, String> {
+    if matches!(config.auth, UpstreamAuth::PassThrough) && !config.tokens.is_empty() {
+        return Err(
+            "analyst tokens and pass-through authentication both use the Authorization header; choose one".into(),
+        );
+    }
+    let mut client = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(64);
+    if let Some(pem) = &config.ca_certificate {
+        let certificate =
+            reqwest::Certificate::from_pem(pem).map_err(|e| format!("the CA certificate is not valid PEM: {e}"))?;
+        client = client.add_root_certificate(certificate);
+    }
+    let client = client
+        .build()
+        .map_err(|e| format!("cannot set up the HTTP client: {e}"))?;
+    let upstream = config.upstream.trim_end_matches('/').to_string();
+    if !(upstream.starts_with("http://") || upstream.starts_with("https://")) {
+        return Err(format!(
+            "the OpenSearch URL '{upstream}' must start with http:// or https://"
+        ));
+    }
+    let origins: Vec<HeaderValue> = config
+        .allowed_origins
+        .iter()
+        .map(|origin| {
+            HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| format!("invalid origin '{origin}'"))
+        })
+        .collect::<Result<_, _>>()?;
+    let shared = Arc::new(Shared {
+        config,
+        client,
+        upstream,
+        next_request_id: AtomicU64::new(1),
+    });
+    // Every route refuses unlisted methods with the proxy's own 403 (not a bare 405); HEAD /{index} and the site's
+    // static files share the fallback, since both are single-segment paths.
+    let app = Router::new()
+        .route("/", get(root).head(root).fallback(refuse_other))
+        .route("/_sluice/health", get(health).fallback(refuse_other))
+        .route("/_sluice/config", get(client_config).fallback(refuse_other))
+        .route("/_bulk", post(bulk_all).fallback(refuse_other))
+        .route("/{index}/_bulk", post(bulk_index).fallback(refuse_other))
+        .route("/{index}/_count", get(count).fallback(refuse_other))
+        .fallback(other_paths);
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(Duration::from_secs(600));
+    Ok(app
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), check_token))
+        .layer(cors)
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), log_request))
+        .with_state(shared))
+}
+
+/// Serves until `shutdown` resolves (SIGTERM or Ctrl-C for the binary), then lets requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    config: ProxyConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    let app = router(config)?;
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The proxy's own error response.
+pub fn proxy_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    let body = json!({ "sluice_error": ProxyError { code: code.into(), message: message.into() } });
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+fn refusal_response(refusal: Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
+    proxy_error(status, refusal.code, refusal.message)
+}
+
+async fn log_request(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let id = shared.next_request_id.fetch_add(1, Ordering::Relaxed);
+    let method = request.method().clone();
+    // The path only: a query string could hold a secret, and headers are never logged.
+    let path = request.uri().path().to_string();
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&format!("sluice-{id}")) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    tracing::info!(
+        request_id = id,
+        %method,
+        path = %path,
+        status = response.status().as_u16(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "request"
+    );
+    response
+}
+
+/// Compares in time independent of where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn check_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let open = request.method() == Method::OPTIONS
+        || matches!(request.uri().path(), "/_sluice/config" | "/_sluice/health")
+        || (request.method() == Method::GET && shared.config.site.is_some() && !is_api_path(request.uri().path()));
+    if shared.config.tokens.is_empty() || open {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let valid = given.is_some_and(|given| {
+        shared.config.tokens.iter().fold(false, |found, token| {
+            found | constant_time_eq(token.as_bytes(), given.as_bytes())
+        })
+    });
+    if valid {
+        return next.run(request).await;
+    }
+    let (code, message) = match given {
+        None => (
+            "token_required",
+            "this proxy requires an analyst token (Authorization: Bearer <token>); ask your admin for one",
+        ),
+        Some(_) => (
+            "token_invalid",
+            "the analyst token is not valid; check it or ask your admin for a new one",
+        ),
+    };
+    let mut response = proxy_error(StatusCode::UNAUTHORIZED, code, message);
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"sluice\""),
+    );
+    response
+}
+
+fn is_api_path(path: &str) -> bool {
+    path == "/_bulk" || path.ends_with("/_bulk") || path.ends_with("/_count") || path.starts_with("/_sluice/")
+}
+
+/// `GET /`: the web app when one is served and a browser asks for a page, the health report otherwise.
+async fn root(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let wants_page = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if let (true, Some(site)) = (wants_page, &shared.config.site) {
+        return match tokio::fs::read(site.join("index.html")).await {
+            Ok(page) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response(),
+            Err(error) => proxy_error(
+                StatusCode::NOT_FOUND,
+                "site_missing",
+                format!("the site has no index.html: {error}"),
+            ),
+        };
+    }
+    health(State(shared)).await
+}
+
+async fn health(State(shared): State<Arc<Shared>>) -> Response {
+    let probe = upstream_request(&shared, Method::GET, "/", &HeaderMap::new())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    let upstream = match probe {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let bytes = response.bytes().await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+            json!({"reachable": true, "status": status, "version": body["version"]["number"], "distribution": body["version"]["distribution"]})
+        }
+        Err(error) => json!({"reachable": false, "error": describe(&error)}),
+    };
+    let healthy = upstream["reachable"] == true && upstream["status"].as_u64().is_some_and(|s| s < 400);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    let body = json!({"sluice": sluice_engine::VERSION, "upstream": upstream});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+async fn client_config(State(shared): State<Arc<Shared>>) -> Response {
+    let body = json!({
+        "sluice": sluice_engine::VERSION,
+        "allowed_indices": shared.config.indices.patterns(),
+        "max_body_bytes": shared.config.max_body,
+        "token_required": !shared.config.tokens.is_empty(),
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// `HEAD /{index}` (does the index exist), the site's files when `--site` is set, a refusal otherwise.
+async fn other_paths(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let path = request.uri().path().to_string();
+    let segment = path
+        .strip_prefix('/')
+        .filter(|rest| !rest.is_empty() && !rest.contains('/'));
+    if let (&Method::HEAD, Some(index)) = (request.method(), segment) {
+        if !index.starts_with('_') {
+            let index = index.to_string();
+            return head_index(shared, &index, request.headers()).await;
+        }
+    }
+    if let (true, Some(site)) = (
+        matches!(*request.method(), Method::GET | Method::HEAD),
+        &shared.config.site,
+    ) {
+        let service = ServeDir::new(site);
+        return match tower::ServiceExt::oneshot(service, request).await {
+            Ok(response) if response.status() != StatusCode::NOT_FOUND => response.map(Body::new),
+            _ => proxy_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{path} is not part of the site"),
+            ),
+        };
+    }
+    refuse_other(request.method().clone(), request.uri().clone()).await
+}
+
+async fn refuse_other(method: Method, uri: axum::http::Uri) -> Response {
+    proxy_error(
+        StatusCode::FORBIDDEN,
+        "not_allowed",
+        format!(
+            "{method} {} is not allowed through this proxy; it only accepts bulk writes (POST /_bulk) to allowed indices",
+            uri.path()
+        ),
+    )
+}
+
+fn upstream_request(shared: &Shared, method: Method, path: &str, incoming: &HeaderMap) -> reqwest::RequestBuilder {
+    let builder = shared.client.request(method, format!("{}{path}", shared.upstream));
+    match &shared.config.auth {
+        UpstreamAuth::None => builder,
+        UpstreamAuth::Basic { username, password } => builder.basic_auth(username, Some(password)),
+        UpstreamAuth::PassThrough => match incoming.get(header::AUTHORIZATION) {
+            Some(value) => builder.header(header::AUTHORIZATION, value.clone()),
+            None => builder,
+        },
+    }
+}
+
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+/// Sends to the upstream and passes its answer back unchanged (status, body, content type, Retry-After).
+async fn forward(request: reqwest::RequestBuilder) -> Response {
+    let response = match request.send().await {
+        Ok(response) => response,
+        Err(error) if error.is_timeout() => {
+            return proxy_error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!("OpenSearch did not answer in time: {}", describe(&error)),
+            )
+        }
+        Err(error) => {
+            return proxy_error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                format!("the proxy cannot reach OpenSearch: {}", describe(&error)),
+            )
+        }
+    };
+    let status = StatusCode::from_u16(response.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut headers = HeaderMap::new();
+    for name in [header::CONTENT_TYPE, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = response.headers().get(name.as_str()) {
+            if let Ok(value) = HeaderValue::from_bytes(value.as_bytes()) {
+                headers.insert(name, value);
+            }
+        }
+    }
+    match response.bytes().await {
+        Ok(body) => (status, headers, Body::from(body)).into_response(),
+        Err(error) => proxy_error(
+            StatusCode::BAD_GATEWAY,
+            "upstream_interrupted",
+            format!("OpenSearch's answer was cut off: {}", describe(&error)),
+        ),
+    }
+}
+
+async fn bulk_all(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    bulk(shared, None, headers, body).await
+}
+
+async fn bulk_index(
+    State(shared): State<Arc<Shared>>,
+    Path(index): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    bulk(shared, Some(index), headers, body).await
+}
+
+async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMap, body: Body) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.split(';').next().map(str::trim) != Some("application/x-ndjson") {
+        return proxy_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "content_type",
+            format!("bulk bodies must be sent as application/x-ndjson, not '{content_type}'"),
+        );
+    }
+    let max_body = shared.config.max_body;
+    let too_large = || {
+        proxy_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the bulk body is over this proxy's limit of {max_body} bytes; send smaller batches"),
+        )
+    };
+    if headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
+        .is_some_and(|length| length > max_body)
+    {
+        return too_large();
+    }
+    let mut guard = match BulkGuard::new(&shared.config.indices, path_index.as_deref()) {
+        Ok(guard) => guard,
+        Err(refusal) => return refusal_response(refusal),
+    };
+    // Checked while it streams in, kept once (the upstream needs the whole body anyway), never past the limit.
+    let mut collected = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                return proxy_error(
+                    StatusCode::BAD_REQUEST,
+                    "body_unreadable",
+                    format!("the request body broke off: {error}"),
+                )
+            }
+        };
+        if collected.len() + chunk.len() > max_body {
+            return too_large();
+        }
+        if let Err(refusal) = guard.feed(&chunk) {
+            return refusal_response(refusal);
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    if let Err(refusal) = guard.finish() {
+        return refusal_response(refusal);
+    }
+    let path = match &path_index {
+        Some(index) => format!("/{index}/_bulk"),
+        None => "/_bulk".to_string(),
+    };
+    let request = upstream_request(&shared, Method::POST, &path, &headers)
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Bytes::from(collected));
+    forward(request).await
+}
+
+async fn count(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
+    if !shared.config.indices.allows(&index) {
+        return index_not_allowed(&index);
+    }
+    forward(upstream_request(
+        &shared,
+        Method::GET,
+        &format!("/{index}/_count"),
+        &headers,
+    ))
+    .await
+}
+
+async fn head_index(shared: Arc<Shared>, index: &str, headers: &HeaderMap) -> Response {
+    if !shared.config.indices.allows(index) {
+        return index_not_allowed(index);
+    }
+    forward(upstream_request(&shared, Method::HEAD, &format!("/{index}"), headers)).await
+}
+
+fn index_not_allowed(index: &str) -> Response {
+    proxy_error(
+        StatusCode::FORBIDDEN,
+        "index_not_allowed",
+        format!("index '{index}' is not allowed by this proxy; ask the admin to allow it"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+    }
+}
