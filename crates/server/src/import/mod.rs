@@ -453,7 +453,8 @@ impl Reporter {
         Reporter {
             bar,
             quiet,
-            last_line: None,
+            // The first plain line comes after one interval, not at zero.
+            last_line: Some(Instant::now()),
         }
     }
 

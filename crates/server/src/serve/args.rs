@@ -26,6 +26,16 @@ pub struct ServeArgs {
     /// Pass the browser's own Authorization header to OpenSearch instead of using stored credentials.
     #[arg(long, conflicts_with_all = ["username", "password"])]
     pub pass_through_auth: bool,
+    /// Sign requests with AWS SigV4 (Amazon OpenSearch Service or Serverless), with credentials from
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+    #[arg(long, conflicts_with_all = ["username", "password", "pass_through_auth"])]
+    pub aws_sigv4: bool,
+    /// AWS region of the domain or collection (for --aws-sigv4).
+    #[arg(long, env = "AWS_REGION", default_value = "")]
+    pub aws_region: String,
+    /// SigV4 service: es (managed domains) or aoss (Serverless collections).
+    #[arg(long, default_value = "es")]
+    pub aws_service: String,
     /// A PEM file with an extra CA certificate to trust for OpenSearch (self-signed clusters).
     #[arg(long)]
     pub ca_cert: Option<PathBuf>,
@@ -62,6 +72,9 @@ impl ServeArgs {
     pub fn into_config(self) -> Result<ProxyConfig, String> {
         let indices = IndexPatterns::new(self.allow_index)?;
         let auth = match (self.pass_through_auth, self.username, self.password) {
+            _ if self.aws_sigv4 => {
+                UpstreamAuth::SigV4(super::sigv4::SigV4::from_env(&self.aws_region, &self.aws_service)?)
+            }
             (true, _, _) => UpstreamAuth::PassThrough,
             (false, Some(username), Some(password)) => UpstreamAuth::Basic { username, password },
             (false, Some(_), None) | (false, None, Some(_)) => {

@@ -25,6 +25,7 @@ use tower_http::services::ServeDir;
 use crate::policy::{BulkGuard, IndexPatterns, Refusal};
 
 pub mod args;
+pub mod sigv4;
 
 /// How the proxy authenticates to OpenSearch.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub enum UpstreamAuth {
     },
     /// The browser's own `Authorization` header is passed through (the admin's explicit choice).
     PassThrough,
+    /// AWS Signature Version 4 (Amazon OpenSearch Service, OpenSearch Serverless).
+    SigV4(sigv4::SigV4),
 }
 
 /// Everything the proxy needs.
@@ -249,10 +252,10 @@ async fn root(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response
 }
 
 async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    let probe = upstream_request(&shared, Method::GET, "/", &HeaderMap::new())
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await;
+    let probe = match upstream_request(&shared, Method::GET, "/", &HeaderMap::new(), None) {
+        Ok(request) => request.timeout(Duration::from_secs(5)).send().await,
+        Err(message) => return proxy_error(StatusCode::INTERNAL_SERVER_ERROR, "signing_failed", message),
+    };
     let upstream = match probe {
         Ok(response) => {
             let status = response.status().as_u16();
@@ -322,16 +325,42 @@ async fn refuse_other(method: Method, uri: axum::http::Uri) -> Response {
     )
 }
 
-fn upstream_request(shared: &Shared, method: Method, path: &str, incoming: &HeaderMap) -> reqwest::RequestBuilder {
-    let builder = shared.client.request(method, format!("{}{path}", shared.upstream));
-    match &shared.config.auth {
+/// A request to the upstream with its credentials. The body is part of a SigV4 signature, so it is given here.
+fn upstream_request(
+    shared: &Shared,
+    method: Method,
+    path: &str,
+    incoming: &HeaderMap,
+    body: Option<(Bytes, &'static str)>,
+) -> Result<reqwest::RequestBuilder, String> {
+    let url = format!("{}{path}", shared.upstream);
+    let mut builder = shared.client.request(method.clone(), &url);
+    if let Some((_, content_type)) = &body {
+        builder = builder.header(header::CONTENT_TYPE, *content_type);
+    }
+    builder = match &shared.config.auth {
         UpstreamAuth::None => builder,
         UpstreamAuth::Basic { username, password } => builder.basic_auth(username, Some(password)),
         UpstreamAuth::PassThrough => match incoming.get(header::AUTHORIZATION) {
             Some(value) => builder.header(header::AUTHORIZATION, value.clone()),
             None => builder,
         },
-    }
+        UpstreamAuth::SigV4(signer) => {
+            let (payload, signed_headers): (&[u8], Vec<(&str, &str)>) = match &body {
+                Some((bytes, content_type)) => (bytes, vec![("content-type", *content_type)]),
+                None => (&[], Vec::new()),
+            };
+            let now = std::time::SystemTime::now();
+            let headers = signer.sign(method.as_str(), &url, &signed_headers, payload, now)?;
+            headers
+                .into_iter()
+                .fold(builder, |b, (name, value)| b.header(name, value))
+        }
+    };
+    Ok(match body {
+        Some((bytes, _)) => builder.body(bytes),
+        None => builder,
+    })
 }
 
 fn describe(error: &reqwest::Error) -> String {
@@ -345,7 +374,11 @@ fn describe(error: &reqwest::Error) -> String {
 }
 
 /// Sends to the upstream and passes its answer back unchanged (status, body, content type, Retry-After).
-async fn forward(request: reqwest::RequestBuilder) -> Response {
+async fn forward(request: Result<reqwest::RequestBuilder, String>) -> Response {
+    let request = match request {
+        Ok(request) => request,
+        Err(message) => return proxy_error(StatusCode::INTERNAL_SERVER_ERROR, "signing_failed", message),
+    };
     let response = match request.send().await {
         Ok(response) => response,
         Err(error) if error.is_timeout() => {
@@ -455,10 +488,8 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
         Some(index) => format!("/{index}/_bulk"),
         None => "/_bulk".to_string(),
     };
-    let request = upstream_request(&shared, Method::POST, &path, &headers)
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(Bytes::from(collected));
-    forward(request).await
+    let body = Some((Bytes::from(collected), "application/x-ndjson"));
+    forward(upstream_request(&shared, Method::POST, &path, &headers, body)).await
 }
 
 async fn count(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
@@ -470,6 +501,7 @@ async fn count(State(shared): State<Arc<Shared>>, Path(index): Path<String>, hea
         Method::GET,
         &format!("/{index}/_count"),
         &headers,
+        None,
     ))
     .await
 }
@@ -478,7 +510,14 @@ async fn head_index(shared: Arc<Shared>, index: &str, headers: &HeaderMap) -> Re
     if !shared.config.indices.allows(index) {
         return index_not_allowed(index);
     }
-    forward(upstream_request(&shared, Method::HEAD, &format!("/{index}"), headers)).await
+    forward(upstream_request(
+        &shared,
+        Method::HEAD,
+        &format!("/{index}"),
+        headers,
+        None,
+    ))
+    .await
 }
 
 fn index_not_allowed(index: &str) -> Response {
