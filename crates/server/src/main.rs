@@ -1,5 +1,8 @@
 //! The `sluice` binary: `sluice serve` is the bulk proxy for the web app; `sluice import` runs an import headless.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

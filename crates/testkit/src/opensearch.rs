@@ -86,6 +86,9 @@ pub struct Options {
     pub faults: Faults,
     /// Seed of the fault dice.
     pub seed: u64,
+    /// Forget document bodies after indexing (ids, versions and mappings are kept): for benchmarks with large
+    /// data sets. `get` then returns `null` sources.
+    pub discard_sources: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +150,7 @@ struct Shared {
     cluster: Mutex<Cluster>,
     counters: Counters,
     basic_auth: Option<String>,
+    discard_sources: bool,
 }
 
 impl Shared {
@@ -180,6 +184,7 @@ impl OpenSearchServer {
                 auto_ids: 0,
             }),
             counters: Counters::default(),
+            discard_sources: options.discard_sources,
             basic_auth: options.basic_auth.map(|(user, password)| {
                 format!(
                     "Basic {}",
@@ -514,7 +519,9 @@ struct Operation {
     action: &'static str,
     index: String,
     id: Option<String>,
-    source: Option<Vec<u8>>,
+    source: Option<Bytes>,
+    /// The source parsed as a JSON object (done before the cluster lock is taken); `None` if it is not one.
+    document: Option<Map<String, Value>>,
 }
 
 async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
@@ -570,24 +577,33 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
             "The bulk request must be terminated by a newline [\\n]",
         );
     }
-    let operations = match parse_bulk(&body, path_index.as_deref()) {
+    let mut operations = match parse_bulk(&body, path_index.as_deref()) {
         Ok(operations) => operations,
         Err(response) => return response,
     };
+    for op in &mut operations {
+        op.document = op
+            .source
+            .as_deref()
+            .and_then(|source| match serde_json::from_slice(source) {
+                Ok(Value::Object(map)) => Some(map),
+                _ => None,
+            });
+    }
     bump(&shared.counters.items, operations.len() as u64);
     let started = std::time::Instant::now();
     let (items, errors, drop) = {
         let mut cluster = shared.cluster();
         let item_429 = cluster.faults.item_429_rate;
         let mut errors = false;
-        let items: Vec<Value> = operations
+        let items: Vec<String> = operations
             .into_iter()
             .map(|op| {
                 let (item, ok) = if cluster.roll(item_429) {
                     bump(&shared.counters.rejected, 1);
                     (rejected_item(&op), false)
                 } else {
-                    apply(&mut cluster, &shared.counters, op)
+                    apply(&mut cluster, &shared.counters, op, shared.discard_sources)
                 };
                 errors |= !ok;
                 item
@@ -602,10 +618,25 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
         // resume_unwind skips the panic hook, so this prints nothing.
         std::panic::resume_unwind(Box::new("simulated dropped connection"));
     }
-    json_response(
+    // Rendered as text: building a Value tree per item made the server its own bottleneck.
+    let mut body = String::with_capacity(items.iter().map(String::len).sum::<usize>() + 64);
+    body.push_str(&format!(
+        "{{\"took\":{},\"errors\":{errors},\"items\":[",
+        started.elapsed().as_millis()
+    ));
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(item);
+    }
+    body.push_str("]}");
+    (
         StatusCode::OK,
-        json!({"took": started.elapsed().as_millis() as u64, "errors": errors, "items": items}),
+        [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+        body,
     )
+        .into_response()
 }
 
 fn malformed(line: usize, detail: &str) -> Response {
@@ -619,7 +650,12 @@ fn malformed(line: usize, detail: &str) -> Response {
 /// Parses the whole request first, as OpenSearch does: a malformed action line fails the request and nothing is
 /// applied. (A rare, cold error path: the large `Response` in `Err` costs nothing that matters here.)
 #[allow(clippy::result_large_err)]
-fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Vec<Operation>, Response> {
+fn parse_bulk(body: &Bytes, path_index: Option<&str>) -> Result<Vec<Operation>, Response> {
+    // Source lines are kept as slices of the request body, not copies.
+    let slice_of = |line: &[u8]| {
+        let start = line.as_ptr() as usize - body.as_ptr() as usize;
+        body.slice(start..start + line.len())
+    };
     let mut operations = Vec::new();
     let mut lines = body.split(|&b| b == b'\n').enumerate().peekable();
     while let Some((number, line)) = lines.next() {
@@ -686,7 +722,7 @@ fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Vec<Operation>, R
             None
         } else {
             match lines.next() {
-                Some((_, source)) if !source.is_empty() => Some(source.to_vec()),
+                Some((_, source)) if !source.is_empty() => Some(slice_of(source)),
                 _ => {
                     return Err(error(
                         StatusCode::BAD_REQUEST,
@@ -701,20 +737,31 @@ fn parse_bulk(body: &[u8], path_index: Option<&str>) -> Result<Vec<Operation>, R
             index,
             id,
             source,
+            document: None,
         });
     }
     Ok(operations)
 }
 
-fn item_error(op: &Operation, id: &str, status: u16, kind: &str, reason: &str, cause: Option<Value>) -> Value {
+fn item_error(op: &Operation, id: &str, status: u16, kind: &str, reason: &str, cause: Option<Value>) -> String {
     let mut error = json!({"type": kind, "reason": reason, "index": op.index, "index_uuid": "sluice-testkit"});
     if let Some(cause) = cause {
         error["caused_by"] = cause;
     }
-    json!({ op.action: {"_index": op.index, "_id": id, "status": status, "error": error} })
+    json!({ op.action: {"_index": op.index, "_id": id, "status": status, "error": error} }).to_string()
 }
 
-fn rejected_item(op: &Operation) -> Value {
+/// A success item, rendered directly (the hot path).
+fn item_success(op: &Operation, id: &str, version: u64, result: &str, seq_no: u64, status: u16) -> String {
+    format!(
+        "{{\"{}\":{{\"_index\":{},\"_id\":{},\"_version\":{version},\"result\":\"{result}\",\"_shards\":{{\"total\":2,\"successful\":1,\"failed\":0}},\"_seq_no\":{seq_no},\"_primary_term\":1,\"status\":{status}}}}}",
+        op.action,
+        Value::from(op.index.as_str()),
+        Value::from(id)
+    )
+}
+
+fn rejected_item(op: &Operation) -> String {
     item_error(
         op,
         op.id.as_deref().unwrap_or(""),
@@ -726,7 +773,8 @@ fn rejected_item(op: &Operation) -> Value {
 }
 
 /// Applies one operation. Returns the item and whether it succeeded.
-fn apply(cluster: &mut Cluster, counters: &Counters, op: Operation) -> (Value, bool) {
+fn apply(cluster: &mut Cluster, counters: &Counters, mut op: Operation, discard_sources: bool) -> (String, bool) {
+    let parsed = op.document.take();
     if let Err(reason) = valid_index_name(&op.index) {
         bump(&counters.failed, 1);
         let id = op.id.clone().unwrap_or_default();
@@ -743,17 +791,13 @@ fn apply(cluster: &mut Cluster, counters: &Counters, op: Operation) -> (Value, b
         }
     };
     let index = cluster.indices.entry(op.index.clone()).or_default();
-    let success = |index: &mut Index, result: &str, status: u16, version: u64| -> Value {
+    let success = |index: &mut Index, result: &str, status: u16, version: u64| -> String {
         let seq_no = index.next_seq_no;
         index.next_seq_no += 1;
         if let Some(doc) = index.docs.get_mut(&id) {
             doc.seq_no = seq_no;
         }
-        json!({ op.action: {
-            "_index": op.index, "_id": id, "_version": version, "result": result,
-            "_shards": {"total": 2, "successful": 1, "failed": 0},
-            "_seq_no": seq_no, "_primary_term": 1, "status": status
-        }})
+        item_success(&op, &id, version, result, seq_no, status)
     };
     match op.action {
         "delete" => match index.docs.remove(&id) {
@@ -761,17 +805,13 @@ fn apply(cluster: &mut Cluster, counters: &Counters, op: Operation) -> (Value, b
             None => {
                 let seq_no = index.next_seq_no;
                 index.next_seq_no += 1;
-                let item = json!({"delete": {"_index": op.index, "_id": id, "_version": 1, "result": "not_found",
-                    "_shards": {"total": 2, "successful": 1, "failed": 0}, "_seq_no": seq_no, "_primary_term": 1,
-                    "status": 404}});
-                (item, false)
+                (item_success(&op, &id, 1, "not_found", seq_no, 404), false)
             }
         },
         action => {
-            let parsed: Result<Value, _> = serde_json::from_slice(op.source.as_deref().unwrap_or_default());
             let document = match parsed {
-                Ok(Value::Object(map)) => map,
-                Ok(_) | Err(_) => {
+                Some(map) => map,
+                None => {
                     bump(&counters.failed, 1);
                     let reason = "failed to parse";
                     let cause = json!({"type": "json_parse_exception", "reason": "Unexpected character: the source is not a JSON object"});
@@ -821,13 +861,13 @@ fn apply(cluster: &mut Cluster, counters: &Counters, op: Operation) -> (Value, b
                     false,
                 );
             }
-            extend_mapping(&mut index.mapping, "", &document);
+            extend_mapping(&mut index.mapping, &mut String::new(), &document);
             let version = index.docs.get(&id).map_or(1, |d| d.version + 1);
             let existed = index.docs.contains_key(&id);
             index.docs.insert(
                 id.clone(),
                 Doc {
-                    source: document,
+                    source: if discard_sources { Value::Null } else { document },
                     version,
                     seq_no: 0,
                 },
@@ -861,26 +901,22 @@ fn scalar_type(value: &Value) -> Option<FieldType> {
 /// Checks a document against the mapping the way OpenSearch's dynamic mapping does (with its default coercion:
 /// numeric strings into numbers, "true"/"false" into booleans, scalars into text).
 fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &str) -> Result<(), Conflict> {
-    fn walk(mapping: &BTreeMap<String, FieldType>, prefix: &str, value: &Value, id: &str) -> Result<(), Conflict> {
+    fn walk(mapping: &BTreeMap<String, FieldType>, path: &mut String, value: &Value, id: &str) -> Result<(), Conflict> {
         let Value::Object(map) = value else { return Ok(()) };
         for (key, value) in map {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            let values: Vec<&Value> = match value {
-                Value::Array(items) => items.iter().collect(),
-                other => vec![other],
+            let parent_len = path.len();
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(key);
+            let values: &[Value] = match value {
+                Value::Array(items) => items,
+                other => std::slice::from_ref(other),
             };
             for value in values {
-                let Some(mapped) = mapping.get(&path) else {
-                    walk(mapping, &path, value, id)?;
+                let Some(mapped) = mapping.get(path.as_str()) else {
+                    walk(mapping, path, value, id)?;
                     continue;
-                };
-                let preview = match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
                 };
                 let fits = match (mapped, value) {
                     (_, Value::Null) => true,
@@ -890,7 +926,7 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                             reason: format!(
                                 "object mapping for [{path}] tried to parse field [{path}] as object, but found a concrete value"
                             ),
-                            cause: format!("found a concrete value {preview}"),
+                            cause: format!("found a concrete value {value}"),
                         })
                     }
                     (_, Value::Object(_)) => false,
@@ -902,6 +938,10 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                     _ => false,
                 };
                 if !fits {
+                    let preview = match value {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
                     return Err(Conflict {
                         reason: format!(
                             "failed to parse field [{path}] of type [{}] in document with id '{id}'. Preview of field's value: '{preview}'",
@@ -911,35 +951,39 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                     });
                 }
                 if *mapped == FieldType::Object {
-                    walk(mapping, &path, value, id)?;
+                    walk(mapping, path, value, id)?;
                 }
             }
+            path.truncate(parent_len);
         }
         Ok(())
     }
-    walk(mapping, "", document, id)
+    walk(mapping, &mut String::new(), document, id)
 }
 
 /// Adds the fields a document introduces (the first value of a field decides its type).
-fn extend_mapping(mapping: &mut BTreeMap<String, FieldType>, prefix: &str, value: &Value) {
+fn extend_mapping(mapping: &mut BTreeMap<String, FieldType>, path: &mut String, value: &Value) {
     let Value::Object(map) = value else { return };
     for (key, value) in map {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        let values: Vec<&Value> = match value {
-            Value::Array(items) => items.iter().collect(),
-            other => vec![other],
+        let parent_len = path.len();
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+        let values: &[Value] = match value {
+            Value::Array(items) => items,
+            other => std::slice::from_ref(other),
         };
         for value in values {
             if let Some(kind) = scalar_type(value) {
-                mapping.entry(path.clone()).or_insert(kind);
+                if !mapping.contains_key(path.as_str()) {
+                    mapping.insert(path.clone(), kind);
+                }
             }
             if value.is_object() {
-                extend_mapping(mapping, &path, value);
+                extend_mapping(mapping, path, value);
             }
         }
+        path.truncate(parent_len);
     }
 }

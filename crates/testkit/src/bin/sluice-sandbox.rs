@@ -3,6 +3,9 @@
 //!
 //! `sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000]`; Ctrl-C stops it.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 
 use sluice_testkit::objects::ObjectServer;
