@@ -42,6 +42,14 @@ if [ ! -x node_modules/.bin/wasm-opt ] || ! node_modules/.bin/wasm-opt --version
   npm ci --no-audit --no-fund
 fi
 
+# moto in server mode: the S3-compatible server of the integration tests (crates/server/tests/moto_s3.rs).
+MOTO_VERSION=5.2.5
+if [ "$(.tools/venv/bin/pip show moto 2>/dev/null | awk '/^Version/ {print $2}')" != "$MOTO_VERSION" ]; then
+  step "Installing moto $MOTO_VERSION (S3-compatible test server, from PyPI) into .tools/venv"
+  python3 -m venv .tools/venv || { as_root apt-get install -y python3-venv && python3 -m venv .tools/venv; }
+  .tools/venv/bin/pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
 if ! have chromium || ! have chromedriver; then
   step "Installing Debian's chromium and chromium-driver (browser tests)"
   as_root apt-get update

@@ -18,6 +18,7 @@ pub struct UrlSource {
     client: reqwest::Client,
     url: String,
     etag: Option<String>,
+    size: Option<u64>,
     response: Option<reqwest::Response>,
     /// Bytes still to discard when a server ignored the Range header and sent the whole object.
     skip: u64,
@@ -59,6 +60,7 @@ impl UrlSource {
                 client,
                 url: url.to_string(),
                 etag: identity.etag.clone(),
+                size: identity.size,
                 response: None,
                 skip: 0,
             },
@@ -124,8 +126,24 @@ impl ByteSource for UrlSource {
             StatusCode::PARTIAL_CONTENT => 0,
             // The server ignored the range: read from the start and discard what was already done.
             StatusCode::OK => absolute_byte_offset,
-            // Asked for bytes past the end: nothing left.
+            // Past the end: nothing left, but only if the object still has the size it had. Some servers check the
+            // range before If-Match, so a shrunk object shows up here rather than as 412.
             StatusCode::RANGE_NOT_SATISFIABLE => {
+                let total = response
+                    .headers()
+                    .get(CONTENT_RANGE)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.rsplit('/').next()?.parse::<u64>().ok());
+                if total.is_some_and(|total| Some(total) != self.size) || Some(absolute_byte_offset) != self.size {
+                    return Err(SourceError::new(
+                        SourceErrorKind::Changed,
+                        format!(
+                            "the object changed since the import started (it now has {} bytes, it had {}); run again with --restart to import the new content",
+                            total.map_or("an unknown number of".to_string(), |t| t.to_string()),
+                            self.size.map_or("an unknown number of".to_string(), |t| t.to_string()),
+                        ),
+                    ));
+                }
                 self.response = None;
                 return Ok(());
             }
