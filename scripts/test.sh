@@ -12,7 +12,7 @@ cargo fmt --all --check
 
 step "Lints (native workspace, then the web app for wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
-cargo clippy -p sluice --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p sluice --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 step "Engine for wasm32-unknown-unknown"
 cargo build -p sluice-engine --target wasm32-unknown-unknown
@@ -21,6 +21,9 @@ step "Tests: unit, property (crash-resume) and driver scenarios"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 cargo test --workspace 2>&1 | tee "$results"
+
+step "Browser tests: IndexedDB, fetch source, an import run in headless Chromium"
+./scripts/browser-tests.sh 2>&1 | tee -a "$results"
 
 step "Web app: offline release build"
 trunk build --release

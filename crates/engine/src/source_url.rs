@@ -2,6 +2,7 @@
 //! presigned URL expires. Plain string parsing, so the browser and the CLI agree.
 
 use crate::checkpoint::SourceIdentity;
+use crate::job::{SourceError, SourceErrorKind};
 
 /// A parsed source URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,6 +90,37 @@ impl SourceUrl {
     }
 }
 
+/// What an HTTP status from an object server means for an import, in words a person can act on. `body` is the
+/// response body (S3 puts a `<Message>` in it); `url` is shown redacted.
+pub fn source_status_error(status: u16, body: &str, url: &str) -> SourceError {
+    let url = redact(url);
+    let detail = body
+        .split("<Message>")
+        .nth(1)
+        .and_then(|m| m.split('<').next())
+        .unwrap_or("")
+        .trim();
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(" ({detail})")
+    };
+    match status {
+        403 => SourceError::new(
+            SourceErrorKind::Expired,
+            format!("the source URL was refused (403){detail}: a presigned URL has probably expired; create a fresh one for the same object and use it to resume ({url})"),
+        ),
+        412 => SourceError::new(
+            SourceErrorKind::Changed,
+            format!("the object changed since the import started (412 on If-Match){detail}; start the import over to index the new content ({url})"),
+        ),
+        404 => SourceError::new(SourceErrorKind::Fatal, format!("no object at {url} (404){detail}")),
+        401 => SourceError::new(SourceErrorKind::Fatal, format!("the source needs credentials (401){detail}: use a presigned URL ({url})")),
+        500..=599 => SourceError::new(SourceErrorKind::Transient, format!("the source answered HTTP {status}{detail} ({url})")),
+        _ => SourceError::new(SourceErrorKind::Fatal, format!("the source answered HTTP {status}{detail} ({url})")),
+    }
+}
+
 /// The URL without its query string: what may be shown or logged (a presigned URL's query is a bearer secret).
 pub fn redact(url: &str) -> String {
     match url.split_once('?') {
@@ -162,6 +194,20 @@ mod tests {
         );
         assert!(path_style.identity().gzip);
         assert_eq!(path_style.identity().id_namespace(), "s3://data/logs.json.gz");
+    }
+
+    #[test]
+    fn statuses_become_actionable_errors() {
+        let expired = source_status_error(
+            403,
+            "<Error><Message>Request has expired</Message></Error>",
+            "https://h/k?X-Amz-Signature=s",
+        );
+        assert_eq!(expired.kind, SourceErrorKind::Expired);
+        assert!(expired.message.contains("(Request has expired)") && !expired.message.contains("X-Amz-Signature"));
+        assert_eq!(source_status_error(412, "", "u").kind, SourceErrorKind::Changed);
+        assert_eq!(source_status_error(503, "", "u").kind, SourceErrorKind::Transient);
+        assert_eq!(source_status_error(404, "", "u").kind, SourceErrorKind::Fatal);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 #![warn(missing_docs)]
 
+pub mod http_error;
 pub mod import;
 pub mod policy;
 pub mod serve;

@@ -59,12 +59,9 @@ fn start_moto() -> Moto {
     panic!("moto_server did not start on port {port}");
 }
 
-/// A SigV4 query-string presigned GET, as `aws s3 presign` makes. The host must be the one the client uses.
-fn presign(url: &str, expires: Duration) -> String {
+/// Signs `method url` for S3 with test credentials, with the given settings.
+fn sign_for_s3(method: &str, url: &str, settings: SigningSettings) -> aws_sigv4::http_request::SigningInstructions {
     let identity = Credentials::new("AKIDSLUICETEST", "sluice-test-secret", None, None, "test").into();
-    let mut settings = SigningSettings::default();
-    settings.signature_location = SignatureLocation::QueryParams;
-    settings.expires_in = Some(expires);
     let params = v4::SigningParams::builder()
         .identity(&identity)
         .region("us-east-1")
@@ -74,8 +71,16 @@ fn presign(url: &str, expires: Duration) -> String {
         .build()
         .unwrap()
         .into();
-    let request = SignableRequest::new("GET", url, std::iter::empty(), SignableBody::UnsignedPayload).unwrap();
-    let (instructions, _) = sign(request, &params).unwrap().into_parts();
+    let request = SignableRequest::new(method, url, std::iter::empty(), SignableBody::UnsignedPayload).unwrap();
+    sign(request, &params).unwrap().into_parts().0
+}
+
+/// A SigV4 query-string presigned GET, as `aws s3 presign` makes. The host must be the one the client uses.
+fn presign(url: &str, expires: Duration) -> String {
+    let mut settings = SigningSettings::default();
+    settings.signature_location = SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires);
+    let instructions = sign_for_s3("GET", url, settings);
     let mut signed = reqwest::Url::parse(url).unwrap();
     {
         let mut query = signed.query_pairs_mut();

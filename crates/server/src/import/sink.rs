@@ -6,6 +6,8 @@ use sluice_engine::bulk::SinkResponse;
 use sluice_engine::job::SinkError;
 use sluice_engine::BulkSink;
 
+use crate::http_error::describe;
+
 /// How the sink authenticates.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -66,14 +68,4 @@ impl BulkSink for HttpSink {
             body: body.to_vec(),
         })
     }
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH, LAST_MODIFIED, RANGE};
 use reqwest::StatusCode;
 use sluice_engine::job::{SourceError, SourceErrorKind};
-use sluice_engine::source_url::{redact, SourceUrl};
+use sluice_engine::source_url::{redact, source_status_error, SourceUrl};
 use sluice_engine::{ByteSource, SourceIdentity};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -70,42 +70,21 @@ impl UrlSource {
 }
 
 fn describe_transport(url: &str, error: &reqwest::Error) -> String {
-    let mut text = format!("could not reach {}: {error}", redact(url));
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
+    format!(
+        "could not reach {}: {}",
+        redact(url),
+        crate::http_error::describe(error)
+    )
 }
 
 fn status_error(url: &str, status: StatusCode, body: &str) -> SourceError {
-    let url = redact(url);
-    let detail = body
-        .split("<Message>")
-        .nth(1)
-        .and_then(|m| m.split('<').next())
-        .unwrap_or("")
-        .trim();
-    let detail = if detail.is_empty() {
-        String::new()
-    } else {
-        format!(" ({detail})")
-    };
-    match status.as_u16() {
-        403 => SourceError::new(
-            SourceErrorKind::Expired,
-            format!("the source URL was refused (403){detail}: a presigned URL has probably expired; create a fresh one for the same object and run the same command with it to resume ({url})"),
-        ),
-        412 => SourceError::new(
-            SourceErrorKind::Changed,
-            format!("the object changed since the import started (412 on If-Match){detail}; run again with --restart to import the new content ({url})"),
-        ),
-        404 => SourceError::new(SourceErrorKind::Fatal, format!("no object at {url} (404){detail}")),
-        401 => SourceError::new(SourceErrorKind::Fatal, format!("the source needs credentials (401){detail}: use a presigned URL ({url})")),
-        500..=599 => SourceError::new(SourceErrorKind::Transient, format!("the source answered {status}{detail} ({url})")),
-        _ => SourceError::new(SourceErrorKind::Fatal, format!("the source answered {status}{detail} ({url})")),
+    let mut error = source_status_error(status.as_u16(), body, url);
+    if error.kind == SourceErrorKind::Changed {
+        error.message = error
+            .message
+            .replace("start the import over", "run again with --restart");
     }
+    error
 }
 
 impl ByteSource for UrlSource {

@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
+use crate::http_error::describe;
 use crate::policy::{BulkGuard, IndexPatterns, Refusal};
 
 pub mod args;
@@ -361,16 +362,6 @@ fn upstream_request(
         Some((bytes, _)) => builder.body(bytes),
         None => builder,
     })
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 /// Sends to the upstream and passes its answer back unchanged (status, body, content type, Retry-After).

@@ -1,0 +1,195 @@
+//! An object behind a (presigned) URL, streamed with `fetch` and `ReadableStream`. Resumes with
+//! `Range: bytes=N-` guarded by `If-Match: <ETag>`, so nothing already imported is downloaded again.
+
+use futures::StreamExt;
+use sluice_engine::job::{SourceError, SourceErrorKind};
+use sluice_engine::source_url::{redact, source_status_error, SourceUrl};
+use sluice_engine::{ByteSource, SourceIdentity};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Headers, Request, RequestInit, Response};
+
+use super::js_error_text;
+
+/// What the bucket's CORS rules must allow, for the error message when a browser cannot read the object.
+pub const CORS_HELP: &str = "the bucket's CORS configuration must allow GET from this site and expose the ETag, \
+                             Content-Range and Content-Length headers";
+
+/// A streamed object.
+pub struct FetchSource {
+    url: String,
+    etag: Option<String>,
+    size: Option<u64>,
+    body: Option<wasm_streams::readable::IntoStream<'static>>,
+    /// Bytes to discard when a server ignored the Range header.
+    skip: u64,
+}
+
+async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
+    let header_map = Headers::new().map_err(|e| SourceError::new(SourceErrorKind::Fatal, js_error_text(&e)))?;
+    for (name, value) in headers {
+        header_map
+            .set(name, value)
+            .map_err(|e| SourceError::new(SourceErrorKind::Fatal, js_error_text(&e)))?;
+    }
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_headers(&header_map);
+    let request = Request::new_with_str_and_init(url, &init).map_err(|e| {
+        SourceError::new(
+            SourceErrorKind::Fatal,
+            format!("invalid URL {}: {}", redact(url), js_error_text(&e)),
+        )
+    })?;
+    let window = web_sys::window().ok_or_else(|| SourceError::new(SourceErrorKind::Fatal, "no window"))?;
+    let response = JsFuture::from(window.fetch_with_request(&request))
+        .await
+        .map_err(|error| {
+            // fetch only says "Failed to fetch": the network is down, or CORS stopped the browser from reading.
+            SourceError::new(
+                SourceErrorKind::Transient,
+                format!(
+                    "could not read {} ({}): the network may be down, or {CORS_HELP}",
+                    redact(url),
+                    js_error_text(&error)
+                ),
+            )
+        })?;
+    response
+        .dyn_into::<Response>()
+        .map_err(|_| SourceError::new(SourceErrorKind::Fatal, "fetch did not return a Response"))
+}
+
+fn header(response: &Response, name: &str) -> Option<String> {
+    response.headers().get(name).ok().flatten()
+}
+
+async fn body_text(response: &Response) -> String {
+    match response.text() {
+        Ok(promise) => JsFuture::from(promise)
+            .await
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+impl FetchSource {
+    /// Probes the object with `Range: bytes=0-0` (a presigned GET URL cannot be used for HEAD) and returns the
+    /// source and its identity. Refuses when the browser cannot see the ETag (CORS not exposing it): without it a
+    /// resume could not check the object is unchanged.
+    pub async fn probe(url: &str) -> Result<(Self, SourceIdentity), SourceError> {
+        let parsed = SourceUrl::parse(url).map_err(|m| SourceError::new(SourceErrorKind::Fatal, m))?;
+        let response = fetch(url, &[("Range", "bytes=0-0".to_string())]).await?;
+        let status = response.status();
+        let mut identity = parsed.identity();
+        identity.etag = header(&response, "etag");
+        identity.last_modified = header(&response, "last-modified");
+        let encoding = header(&response, "content-encoding")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let media = header(&response, "content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        identity.gzip |= encoding.contains("gzip") || media.contains("gzip");
+        identity.size = match status {
+            206 => header(&response, "content-range").and_then(|r| r.rsplit('/').next()?.parse().ok()),
+            200 => header(&response, "content-length").and_then(|l| l.parse().ok()),
+            416 => Some(0),
+            other => return Err(source_status_error(other, &body_text(&response).await, url)),
+        };
+        if identity.etag.is_none() || identity.size.is_none() {
+            return Err(SourceError::new(
+                SourceErrorKind::Fatal,
+                format!(
+                    "the browser cannot see the object's ETag or size, so a resume could not be checked: {CORS_HELP}"
+                ),
+            ));
+        }
+        Ok((
+            FetchSource {
+                url: url.to_string(),
+                etag: identity.etag.clone(),
+                size: identity.size,
+                body: None,
+                skip: 0,
+            },
+            identity,
+        ))
+    }
+
+    /// A source for an object whose identity is already known (a resume with a fresh URL for the same object).
+    pub fn resume(url: &str, identity: &SourceIdentity) -> Self {
+        FetchSource {
+            url: url.to_string(),
+            etag: identity.etag.clone(),
+            size: identity.size,
+            body: None,
+            skip: 0,
+        }
+    }
+}
+
+impl ByteSource for FetchSource {
+    async fn open(&mut self, absolute_byte_offset: u64) -> Result<(), SourceError> {
+        self.body = None;
+        let mut headers = vec![("Range", format!("bytes={absolute_byte_offset}-"))];
+        if let Some(etag) = &self.etag {
+            headers.push(("If-Match", etag.clone()));
+        }
+        let response = fetch(&self.url, &headers).await?;
+        self.skip = match response.status() {
+            206 => 0,
+            200 => absolute_byte_offset,
+            416 => {
+                let total = header(&response, "content-range").and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok());
+                if total.is_some_and(|t| Some(t) != self.size) || Some(absolute_byte_offset) != self.size {
+                    return Err(SourceError::new(
+                        SourceErrorKind::Changed,
+                        "the object changed since the import started (its size differs); start the import over",
+                    ));
+                }
+                return Ok(());
+            }
+            status => return Err(source_status_error(status, &body_text(&response).await, &self.url)),
+        };
+        if let (Some(expected), Some(now)) = (&self.etag, header(&response, "etag")) {
+            if *expected != now {
+                return Err(SourceError::new(
+                    SourceErrorKind::Changed,
+                    format!("the object's ETag changed from {expected} to {now}; start the import over"),
+                ));
+            }
+        }
+        let stream = response
+            .body()
+            .ok_or_else(|| SourceError::new(SourceErrorKind::Transient, "the response has no body"))?;
+        self.body = Some(wasm_streams::ReadableStream::from_raw(stream).into_stream());
+        Ok(())
+    }
+
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        loop {
+            let Some(body) = self.body.as_mut() else {
+                return Ok(None);
+            };
+            let Some(chunk) = body.next().await else {
+                self.body = None;
+                return Ok(None);
+            };
+            let chunk = chunk.map_err(|error| {
+                SourceError::new(
+                    SourceErrorKind::Transient,
+                    format!("the download was interrupted: {}", js_error_text(&error)),
+                )
+            })?;
+            let bytes = js_sys::Uint8Array::new(&chunk).to_vec();
+            let skip = self.skip.min(bytes.len() as u64) as usize;
+            self.skip -= skip as u64;
+            if skip < bytes.len() {
+                return Ok(Some(if skip == 0 { bytes } else { bytes[skip..].to_vec() }));
+            }
+        }
+    }
+}
