@@ -37,8 +37,9 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen_vers
   cargo install --force "wasm-bindgen-cli@$wasm_bindgen_version"
 fi
 
-if [ ! -x node_modules/.bin/wasm-opt ] || ! node_modules/.bin/wasm-opt --version | grep -q 'version 132'; then
-  step "Installing node packages (binaryen's wasm-opt 132)"
+if [ ! -x node_modules/.bin/wasm-opt ] || ! node_modules/.bin/wasm-opt --version | grep -q 'version 132' \
+  || [ ! -d node_modules/playwright-core ]; then
+  step "Installing node packages (binaryen's wasm-opt 132, playwright-core)"
   npm ci --no-audit --no-fund
 fi
 

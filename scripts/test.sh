@@ -31,8 +31,11 @@ trunk build --release
 step "Web app in headless Chromium"
 ./scripts/site-smoke.sh | tee -a "$results"
 
+step "End-to-end: the web app importing, reloaded mid-import, expired URL (playwright-core + Debian's Chromium)"
+./scripts/e2e.sh 2>&1 | tee -a "$results"
+
 # One closing line for everything: cargo's "test result" lines plus the smoke checks.
-passed=$(grep -oE '[0-9]+ passed' "$results" | awk '{ sum += $1 } END { print sum + 0 }')
-failed=$(grep -oE '[0-9]+ failed' "$results" | awk '{ sum += $1 } END { print sum + 0 }')
+passed=$(grep -oE '[0-9]+ passed|^# pass [0-9]+' "$results" | grep -oE '[0-9]+' | awk '{ sum += $1 } END { print sum + 0 }')
+failed=$(grep -oE '[0-9]+ failed|^# fail [0-9]+' "$results" | grep -oE '[0-9]+' | awk '{ sum += $1 } END { print sum + 0 }')
 step "All checks passed in $((SECONDS - start)) s"
 echo "total: $passed passed, $failed failed"

@@ -1,9 +1,12 @@
-//! The page's components.
+//! The page's components. They render signals and call plain functions ([`crate::runner`]); no import logic here.
 
 use leptos::prelude::*;
 use sluice_engine::batch::{BatchBuilder, BatchLimits};
 use sluice_engine::split::{Splitter, DEFAULT_MAX_RECORD_BYTES};
 use sluice_engine::ImportSettings;
+
+#[cfg(target_arch = "wasm32")]
+use crate::runner::{ImportRequest, JobState, JobView, Runner};
 
 /// The whole page.
 #[component]
@@ -15,20 +18,480 @@ pub fn App() -> impl IntoView {
             <p class="tagline">"Resumable imports from S3 into OpenSearch, right in your browser."</p>
         </header>
         <main>
-            <section class="card" aria-labelledby="about-heading">
-                <h2 id="about-heading">"What it does"</h2>
-                <p>
-                    "Sluice streams JSON arrays and JSON Lines from presigned S3 URLs or local files, sends them to \
-                     OpenSearch in bulk through your team's proxy, and keeps a checkpoint after every few batches: \
-                     close the tab and it picks up exactly where it stopped, without sending anything twice."
-                </p>
-                <p class="notice">"The import form arrives in the next release."</p>
-                <EngineCheck check=check />
-            </section>
+            <Importer />
+            <EngineCheck check=check />
         </main>
         <footer>
             <span class="version">"Sluice " {sluice_engine::VERSION}</span>
         </footer>
+    }
+}
+
+/// The form, the resume banner and the list of imports (browser only: natively there is nothing to run).
+#[cfg(target_arch = "wasm32")]
+#[component]
+fn Importer() -> impl IntoView {
+    let runner = Runner {
+        proxy: proxy_base(),
+        token: None,
+    };
+    let jobs: RwSignal<Vec<JobView>> = RwSignal::new(Vec::new());
+    let banner: RwSignal<Option<String>> = RwSignal::new(None);
+    let allowed: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
+    let proxy_problem: RwSignal<Option<String>> = RwSignal::new(None);
+    {
+        let runner = runner.clone();
+        leptos::task::spawn_local(async move {
+            match load_proxy_config(&runner.proxy).await {
+                Ok(patterns) => allowed.set(patterns),
+                Err(message) => proxy_problem.set(Some(message)),
+            }
+            resume_interrupted(&runner, jobs, banner).await;
+        });
+    }
+    let start = {
+        let runner = runner.clone();
+        move |request: ImportRequest| {
+            let view = runner.start(request);
+            jobs.update(|list| list.insert(0, view));
+        }
+    };
+    view! {
+        {move || proxy_problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
+        {move || banner.get().map(|message| view! { <p role="status" class="notice" id="resume-banner">{message}</p> })}
+        <ImportForm allowed=allowed on_start=start />
+        <section aria-labelledby="jobs-heading" class="jobs">
+            <h2 id="jobs-heading">"Imports"</h2>
+            {move || jobs.with(Vec::is_empty).then(|| view! { <p class="muted">"No imports yet."</p> })}
+            <For
+                each=move || jobs.get()
+                key=|job| job.id.clone()
+                children=move |job| {
+                    let runner = runner.clone();
+                    view! { <JobCard job=job runner=runner jobs=jobs /> }
+                }
+            />
+        </section>
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[component]
+fn Importer() -> impl IntoView {
+    view! { <p>"The importer runs in a browser."</p> }
+}
+
+/// The proxy's address: `config.json` beside the page may name one; otherwise the page's own origin.
+#[cfg(target_arch = "wasm32")]
+fn proxy_base() -> String {
+    // Read synchronously from a global the index page may set (deploy-time configuration without a rebuild).
+    js_sys::Reflect::get(&js_sys::global(), &"SLUICE_PROXY".into())
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default()
+}
+
+#[cfg(target_arch = "wasm32")]
+async fn load_proxy_config(proxy: &str) -> Result<Vec<String>, String> {
+    let url = format!("{}/_sluice/config", proxy.trim_end_matches('/'));
+    let response = gloo_net::http::Request::get(&url).send().await.map_err(|e| {
+        format!("The Sluice proxy cannot be reached at {url} ({e}). Imports need it: ask your admin whether `sluice serve` is running.")
+    })?;
+    if !response.ok() {
+        return Err(format!(
+            "The Sluice proxy answered {} at {url}; imports need a working proxy.",
+            response.status()
+        ));
+    }
+    let config: serde_json::Value = response
+        .json()
+        .await
+        .map_err(|e| format!("The proxy's configuration is unreadable: {e}"))?;
+    Ok(config["allowed_indices"]
+        .as_array()
+        .map(|patterns| patterns.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
+        .unwrap_or_default())
+}
+
+/// Lists stored jobs; interrupted ones with a remembered URL resume by themselves.
+#[cfg(target_arch = "wasm32")]
+async fn resume_interrupted(runner: &Runner, jobs: RwSignal<Vec<JobView>>, banner: RwSignal<Option<String>>) {
+    let Ok(store) = crate::browser::store::IdbStore::open().await else {
+        return;
+    };
+    let Ok(mut checkpoints) = store.list().await else {
+        return;
+    };
+    checkpoints.sort_by_key(|c| std::cmp::Reverse(c.updated_at_ms));
+    let mut resumed = 0;
+    for checkpoint in &checkpoints {
+        let view = JobView::from_checkpoint(checkpoint);
+        let interrupted = view.state.get_untracked() == JobState::Interrupted;
+        jobs.update(|list| list.push(view.clone()));
+        if interrupted {
+            if let Ok(Some(url)) = store.source_url(&checkpoint.job_id).await {
+                runner.resume(view, url);
+                resumed += 1;
+            }
+        }
+    }
+    if resumed > 0 {
+        banner.set(Some(format!(
+            "Resumed {resumed} interrupted import{} from where {} stopped.",
+            if resumed == 1 { "" } else { "s" },
+            if resumed == 1 { "it" } else { "they" }
+        )));
+    }
+}
+
+/// The import form: URL + index + Import is enough; the rest has sensible defaults.
+#[cfg(target_arch = "wasm32")]
+#[component]
+fn ImportForm(allowed: RwSignal<Vec<String>>, on_start: impl Fn(ImportRequest) + 'static + Clone) -> impl IntoView {
+    use sluice_engine::{Action, FormatChoice, IdStrategy, Tuning};
+    let urls = RwSignal::new(String::new());
+    let index = RwSignal::new(String::new());
+    let format = RwSignal::new("auto".to_string());
+    let id_field = RwSignal::new(String::new());
+    let action = RwSignal::new("index".to_string());
+    let batch_mib = RwSignal::new("5".to_string());
+    let batch_docs = RwSignal::new("5000".to_string());
+    let in_flight = RwSignal::new("4".to_string());
+    let checkpoint_every = RwSignal::new("5".to_string());
+    let pipeline = RwSignal::new(String::new());
+    let problem: RwSignal<Option<String>> = RwSignal::new(None);
+    let submit = move |event: leptos::ev::SubmitEvent| {
+        event.prevent_default();
+        let urls_text = urls.get_untracked();
+        let list: Vec<String> = urls_text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        if list.is_empty() {
+            return problem.set(Some("Paste at least one presigned S3 URL (one per line).".into()));
+        }
+        let number = |signal: RwSignal<String>, name: &str| -> Result<f64, String> {
+            signal
+                .get_untracked()
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v > 0.0)
+                .ok_or(format!("{name} must be a positive number"))
+        };
+        let tuning = match (
+            number(batch_mib, "Batch size (MiB)"),
+            number(batch_docs, "Batch size (records)"),
+            number(in_flight, "Requests in flight"),
+            number(checkpoint_every, "Checkpoint every"),
+        ) {
+            (Ok(mib), Ok(docs), Ok(flight), Ok(every)) => Tuning {
+                batch_bytes: (mib * 1024.0 * 1024.0) as usize,
+                batch_docs: docs as usize,
+                max_in_flight: flight as usize,
+                max_buffered_bytes: (mib * 1024.0 * 1024.0) as usize * (flight as usize + 2),
+                checkpoint_every_batches: every as u32,
+                ..Tuning::default()
+            },
+            (Err(m), ..) | (_, Err(m), ..) | (_, _, Err(m), _) | (.., Err(m)) => return problem.set(Some(m)),
+        };
+        let mut settings = ImportSettings::new(index.get_untracked().trim());
+        settings.format = FormatChoice::parse(&format.get_untracked()).unwrap_or_default();
+        settings.action = if action.get_untracked() == "create" {
+            Action::Create
+        } else {
+            Action::Index
+        };
+        let field = id_field.get_untracked().trim().to_string();
+        if !field.is_empty() {
+            let pointer = if field.starts_with('/') {
+                field
+            } else {
+                format!("/{}", field.replace('.', "/"))
+            };
+            settings.id = IdStrategy::Field { pointer };
+        }
+        let pipeline_name = pipeline.get_untracked().trim().to_string();
+        settings.pipeline = (!pipeline_name.is_empty()).then_some(pipeline_name);
+        if let Err(message) = settings.validate() {
+            return problem.set(Some(format!("Index: {message}")));
+        }
+        problem.set(None);
+        for url in list {
+            on_start(ImportRequest {
+                url,
+                settings: settings.clone(),
+                tuning: tuning.clone(),
+            });
+        }
+        urls.set(String::new());
+    };
+    let text_input = |id: &'static str, signal: RwSignal<String>| {
+        view! { <input type="text" id=id prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) /> }
+    };
+    view! {
+        <form class="card import-form" on:submit=submit aria-labelledby="form-heading">
+            <h2 id="form-heading">"New import"</h2>
+            <label for="urls">"Presigned S3 URLs (one per line)"</label>
+            <textarea id="urls" rows="3" placeholder="https://my-bucket.s3.eu-west-1.amazonaws.com/export.jsonl?X-Amz-…"
+                prop:value=move || urls.get() on:input=move |ev| urls.set(event_target_value(&ev))></textarea>
+            <div class="row">
+                <div class="field">
+                    <label for="index">"Index"</label>
+                    <input type="text" id="index" list="allowed-indices" required=true
+                        prop:value=move || index.get() on:input=move |ev| index.set(event_target_value(&ev)) />
+                    <datalist id="allowed-indices">
+                        {move || allowed.get().into_iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
+                    </datalist>
+                    <small class="muted">{move || {
+                        let patterns = allowed.get();
+                        if patterns.is_empty() { String::new() } else { format!("Allowed: {}", patterns.join(", ")) }
+                    }}</small>
+                </div>
+                <div class="field">
+                    <label for="format">"Format"</label>
+                    <select id="format" on:change=move |ev| format.set(event_target_value(&ev))>
+                        <option value="auto">"Auto-detect"</option>
+                        <option value="json">"JSON array"</option>
+                        <option value="jsonl">"JSON Lines"</option>
+                    </select>
+                </div>
+                <div class="field">
+                    <label for="id-field">"Id field (optional)"</label>
+                    {text_input("id-field", id_field)}
+                </div>
+                <div class="field">
+                    <label for="action">"Action"</label>
+                    <select id="action" on:change=move |ev| action.set(event_target_value(&ev))>
+                        <option value="index">"index (replace)"</option>
+                        <option value="create">"create (keep)"</option>
+                    </select>
+                </div>
+            </div>
+            <details>
+                <summary>"Advanced"</summary>
+                <div class="row">
+                    <div class="field"><label for="batch-mib">"Batch size (MiB)"</label>{text_input("batch-mib", batch_mib)}</div>
+                    <div class="field"><label for="batch-docs">"Batch size (records)"</label>{text_input("batch-docs", batch_docs)}</div>
+                    <div class="field"><label for="in-flight">"Requests in flight"</label>{text_input("in-flight", in_flight)}</div>
+                    <div class="field"><label for="checkpoint-every">"Checkpoint every (batches)"</label>{text_input("checkpoint-every", checkpoint_every)}</div>
+                    <div class="field"><label for="pipeline">"Ingest pipeline"</label>{text_input("pipeline", pipeline)}</div>
+                </div>
+            </details>
+            {move || problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
+            <button type="submit">"Import"</button>
+        </form>
+    }
+}
+
+/// One import: progress, figures, state in words, and its controls.
+#[cfg(target_arch = "wasm32")]
+#[component]
+fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
+    let fresh_url = RwSignal::new(String::new());
+    let letters: RwSignal<Option<Vec<sluice_engine::DeadLetter>>> = RwSignal::new(None);
+    let state = job.state;
+    let progress = job.progress;
+    let percent = move || {
+        let p = progress.get();
+        p.total_bytes
+            .filter(|t| *t > 0)
+            .map(|t| p.committed_offset as f64 / t as f64 * 100.0)
+    };
+    let figures = move || {
+        let p = progress.get();
+        let eta = p
+            .eta_ms
+            .filter(|_| state.get().is_active())
+            .map(|ms| format!(" · about {} left", format_duration(ms)))
+            .unwrap_or_default();
+        format!(
+            "{} records read · {} indexed · {} failed · {} retried · {:.0} docs/s · {:.1} MB/s{eta}",
+            p.records,
+            p.indexed,
+            p.failed,
+            p.retried,
+            p.docs_per_sec,
+            p.bytes_per_sec / 1e6
+        )
+    };
+    let resume = {
+        let runner = runner.clone();
+        let job = job.clone();
+        move |_| {
+            let runner = runner.clone();
+            let job = job.clone();
+            leptos::task::spawn_local(async move {
+                let remembered = match crate::browser::store::IdbStore::open().await {
+                    Ok(store) => store.source_url(&job.id).await.ok().flatten(),
+                    Err(_) => None,
+                };
+                match remembered {
+                    Some(url) => runner.resume(job, url),
+                    None => job.state.set(JobState::NeedsFreshUrl(
+                        "the URL of this object is no longer stored in this browser".into(),
+                    )),
+                }
+            });
+        }
+    };
+    let continue_with_fresh = {
+        let runner = runner.clone();
+        let job = job.clone();
+        move |_| {
+            let url = fresh_url.get_untracked().trim().to_string();
+            if !url.is_empty() {
+                runner.resume(job.clone(), url);
+            }
+        }
+    };
+    let pause = {
+        let job = job.clone();
+        move |_| job.pause()
+    };
+    let cancel = {
+        let job = job.clone();
+        move |_| job.cancel()
+    };
+    let delete = {
+        let id = job.id.clone();
+        move |_| {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(store) = crate::browser::store::IdbStore::open().await {
+                    let _ = store.delete_job(&id).await;
+                }
+                jobs.update(|list| list.retain(|j| j.id != id));
+            });
+        }
+    };
+    let show_letters = {
+        let id = job.id.clone();
+        move |_| {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(store) = crate::browser::store::IdbStore::open().await {
+                    letters.set(store.dead_letters(&id, 100).await.ok());
+                }
+            });
+        }
+    };
+    let download = {
+        let id = job.id.clone();
+        move |_| {
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(store) = crate::browser::store::IdbStore::open().await {
+                    if let Ok(all) = store.dead_letters(&id, u32::MAX).await {
+                        let text: Vec<u8> = all.iter().flat_map(|l| l.to_ndjson_line()).collect();
+                        download_file(&format!("{id}-failed-records.ndjson"), &text);
+                    }
+                }
+            });
+        }
+    };
+    let title = format!("{} → {}", job.source, job.index);
+    let label = title.clone();
+    view! {
+        <article class="card job" aria-label=label>
+            <h3>{title}</h3>
+            <progress max="100" value=move || percent().unwrap_or(0.0)
+                aria-label="Progress of this import">{move || format!("{:.0} %", percent().unwrap_or(0.0))}</progress>
+            <p role="status" class="state">{move || state.get().title()}</p>
+            <p class="figures">{figures}</p>
+            {move || (job.rates.with(Vec::len) > 1).then(|| view! { <Sparkline rates=job.rates /> })}
+            {move || progress.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
+            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_)).then(|| view! {
+                <p role="alert" class="error">{state.get().describe()}</p>
+            })}
+            {move || matches!(state.get(), JobState::NeedsFreshUrl(_)).then(|| view! {
+                <div class="fresh-url">
+                    <label for=format!("fresh-{}", job.id)>"Fresh presigned URL for the same object"</label>
+                    <input type="text" id=format!("fresh-{}", job.id) prop:value=move || fresh_url.get()
+                        on:input=move |ev| fresh_url.set(event_target_value(&ev)) />
+                    <button type="button" on:click=continue_with_fresh.clone()>"Continue with this URL"</button>
+                </div>
+            })}
+            <div class="actions">
+                {move || matches!(state.get(), JobState::Running).then(|| view! { <button type="button" on:click=pause.clone()>"Pause"</button> })}
+                {move || matches!(state.get(), JobState::Paused | JobState::Interrupted | JobState::Failed(_) | JobState::Cancelled)
+                    .then(|| view! { <button type="button" on:click=resume.clone()>"Resume"</button> })}
+                {move || state.get().is_active().then(|| view! { <button type="button" on:click=cancel.clone()>"Cancel"</button> })}
+                {move || (!state.get().is_active()).then(|| view! { <button type="button" class="secondary" on:click=delete.clone()>"Delete"</button> })}
+                {move || (progress.get().failed > 0).then(|| view! {
+                    <button type="button" class="secondary" on:click=show_letters.clone()>"Show failed records"</button>
+                    <button type="button" class="secondary" on:click=download.clone()>"Download failed records"</button>
+                })}
+            </div>
+            {move || letters.get().map(|list| view! {
+                <table class="letters">
+                    <caption>"Failed records (first 100)"</caption>
+                    <thead><tr><th>"Byte offset"</th><th>"Reason"</th><th>"Record"</th></tr></thead>
+                    <tbody>
+                        {list.into_iter().map(|l| view! {
+                            <tr><td>{l.offset}</td><td>{l.reason}</td><td><code>{l.record.unwrap_or_default()}</code></td></tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            })}
+        </article>
+    }
+}
+
+/// A small throughput line (docs/s over the last samples).
+#[cfg(target_arch = "wasm32")]
+#[component]
+fn Sparkline(rates: RwSignal<Vec<f64>>) -> impl IntoView {
+    let points = move || {
+        let samples = rates.get();
+        let max = samples.iter().cloned().fold(1.0, f64::max);
+        samples
+            .iter()
+            .enumerate()
+            .map(|(i, v)| format!("{},{:.1}", i * 2, 20.0 - v / max * 18.0))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    view! {
+        <svg class="sparkline" viewBox="0 0 120 20" width="120" height="20" role="img" aria-label="Throughput over the last minute">
+            <polyline points=points fill="none" stroke="currentColor" stroke-width="1.5" />
+        </svg>
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn download_file(name: &str, bytes: &[u8]) {
+    use wasm_bindgen::JsCast;
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/x-ndjson");
+    let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options) else {
+        return;
+    };
+    let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+        return;
+    };
+    let document = web_sys::window().and_then(|w| w.document());
+    if let Some(anchor) = document
+        .and_then(|d| d.create_element("a").ok())
+        .and_then(|e| e.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+    {
+        anchor.set_href(&url);
+        anchor.set_download(name);
+        anchor.click();
+    }
+    let _ = web_sys::Url::revoke_object_url(&url);
+}
+
+#[cfg(target_arch = "wasm32")]
+fn format_duration(ms: u64) -> String {
+    let seconds = ms / 1000;
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min {} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {} min", seconds / 3600, seconds / 60 % 60),
     }
 }
 
@@ -41,7 +504,7 @@ fn EngineCheck(check: Result<SelfCheck, String>) -> impl IntoView {
             batched,
             dead_letters,
         }) => view! {
-            <p role="status" class="check ok" id="engine-check">
+            <p class="check ok muted" id="engine-check">
                 {format!(
                     "Engine check passed in this browser: {records} sample records split, {batched} batched for \
                      OpenSearch, {dead_letters} malformed one set aside as a dead letter."

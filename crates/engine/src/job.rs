@@ -835,7 +835,9 @@ where
         }
         self.last_progress_ms = now;
         let bytes_read = self.splitter.position();
-        let (docs_per_sec, bytes_per_sec) = self.rates.sample(now, self.live.indexed, bytes_read);
+        // Rates and ETA follow the committed offset: reading runs ahead of indexing by up to the buffer, then waits.
+        let committed = self.watermark.committed().end_offset;
+        let (docs_per_sec, bytes_per_sec) = self.rates.sample(now, self.live.indexed, committed);
         let total_bytes = self.checkpoint.source.size.filter(|_| !self.checkpoint.source.gzip);
         on_progress(&Progress {
             status: Some(if force {
@@ -849,11 +851,11 @@ where
             indexed: self.live.indexed,
             failed: self.live.failed,
             retried: self.live.retried,
-            committed_offset: self.watermark.committed().end_offset,
+            committed_offset: committed,
             in_flight: self.in_flight.len(),
             docs_per_sec,
             bytes_per_sec,
-            eta_ms: eta_ms(bytes_read, total_bytes, bytes_per_sec),
+            eta_ms: eta_ms(committed, total_bytes, bytes_per_sec),
             note: self.note.clone(),
         });
     }

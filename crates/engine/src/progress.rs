@@ -29,7 +29,7 @@ pub struct Progress {
     pub in_flight: usize,
     /// Indexing rate over the last seconds.
     pub docs_per_sec: f64,
-    /// Reading rate over the last seconds.
+    /// Rate at which the source is done (committed bytes) over the last seconds.
     pub bytes_per_sec: f64,
     /// Estimated time left, when the size and a rate are known.
     pub eta_ms: Option<u64>,

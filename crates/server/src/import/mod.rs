@@ -473,11 +473,15 @@ impl Reporter {
             progress.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default(),
         );
         if let Some(bar) = &self.bar {
-            bar.set_position(progress.bytes_read);
+            bar.set_position(progress.committed_offset);
             bar.set_message(message);
         } else if !self.quiet && self.last_line.is_none_or(|at| at.elapsed() >= Duration::from_secs(5)) {
             self.last_line = Some(Instant::now());
-            eprintln!("progress: {} bytes read, {message}", progress.bytes_read);
+            eprintln!(
+                "progress: {} of {} bytes done, {message}",
+                progress.committed_offset,
+                progress.total_bytes.map_or("?".to_string(), |t| t.to_string())
+            );
         }
     }
 

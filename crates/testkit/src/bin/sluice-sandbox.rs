@@ -1,7 +1,8 @@
 //! A local sandbox for trying Sluice without a cluster or a bucket: the OpenSearch test server and an S3-like object
 //! server holding sample datasets, with presigned-style URLs printed to paste into the app or the CLI.
 //!
-//! `sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000]`; Ctrl-C stops it.
+//! `sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000] [--latency-ms 0]`; Ctrl-C
+//! stops it. `--latency-ms` slows every bulk request (to watch or interrupt an import).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -57,14 +58,22 @@ fn sample(records: u64, array: bool) -> Vec<u8> {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000]");
+        println!("sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000] [--latency-ms 0]");
         return;
     }
     let opensearch_port = arg(&args, "--opensearch-port", 9200) as u16;
     let objects_port = arg(&args, "--objects-port", 9000) as u16;
     let records = arg(&args, "--records", 10_000);
+    let latency = std::time::Duration::from_millis(arg(&args, "--latency-ms", 0));
     let bind = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
-    let opensearch = match OpenSearchServer::bind(bind(opensearch_port), Options::default()).await {
+    let options = Options {
+        faults: sluice_testkit::opensearch::Faults {
+            latency,
+            ..Default::default()
+        },
+        ..Options::default()
+    };
+    let opensearch = match OpenSearchServer::bind(bind(opensearch_port), options).await {
         Ok(server) => server,
         Err(error) => {
             eprintln!("sluice-sandbox: cannot listen on port {opensearch_port}: {error}");
