@@ -33,22 +33,28 @@ pub fn App() -> impl IntoView {
 fn Importer() -> impl IntoView {
     let runner = Runner {
         proxy: proxy_base(),
-        token: None,
+        token: RwSignal::new(stored("sluice.token", Storage::Session)),
     };
     let jobs: RwSignal<Vec<JobView>> = RwSignal::new(Vec::new());
     let banner: RwSignal<Option<String>> = RwSignal::new(None);
     let allowed: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
+    let token_required = RwSignal::new(false);
     let proxy_problem: RwSignal<Option<String>> = RwSignal::new(None);
+    let auto_resume = RwSignal::new(stored("sluice.autoResume", Storage::Local).as_deref() != Some("false"));
     {
         let runner = runner.clone();
         leptos::task::spawn_local(async move {
             match load_proxy_config(&runner.proxy).await {
-                Ok(patterns) => allowed.set(patterns),
+                Ok((patterns, required)) => {
+                    allowed.set(patterns);
+                    token_required.set(required);
+                }
                 Err(message) => proxy_problem.set(Some(message)),
             }
-            resume_interrupted(&runner, jobs, banner).await;
+            resume_interrupted(&runner, jobs, banner, auto_resume.get_untracked()).await;
         });
     }
+    let token = runner.token;
     let start = {
         let runner = runner.clone();
         move |request: ImportRequest| {
@@ -59,7 +65,27 @@ fn Importer() -> impl IntoView {
     view! {
         {move || proxy_problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
         {move || banner.get().map(|message| view! { <p role="status" class="notice" id="resume-banner">{message}</p> })}
+        {move || token_required.get().then(|| view! {
+            <div class="card token">
+                <label for="token">"Analyst token (this proxy requires one; ask your admin)"</label>
+                <input type="password" id="token" autocomplete="off" prop:value=move || token.get().unwrap_or_default()
+                    on:input=move |ev| {
+                        let value = event_target_value(&ev);
+                        store("sluice.token", &value, Storage::Session);
+                        token.set((!value.is_empty()).then_some(value));
+                    } />
+            </div>
+        })}
         <ImportForm allowed=allowed on_start=start />
+        <label class="setting">
+            <input type="checkbox" prop:checked=move || auto_resume.get()
+                on:change=move |ev| {
+                    let on = event_target_checked(&ev);
+                    store("sluice.autoResume", if on { "true" } else { "false" }, Storage::Local);
+                    auto_resume.set(on);
+                } />
+            " Resume interrupted imports automatically when this page opens"
+        </label>
         <section aria-labelledby="jobs-heading" class="jobs">
             <h2 id="jobs-heading">"Imports"</h2>
             {move || jobs.with(Vec::is_empty).then(|| view! { <p class="muted">"No imports yet."</p> })}
@@ -92,7 +118,42 @@ fn proxy_base() -> String {
 }
 
 #[cfg(target_arch = "wasm32")]
-async fn load_proxy_config(proxy: &str) -> Result<Vec<String>, String> {
+#[derive(Clone, Copy)]
+enum Storage {
+    /// Kept across visits (settings).
+    Local,
+    /// Kept for this tab only (the token: a secret).
+    Session,
+}
+
+#[cfg(target_arch = "wasm32")]
+fn web_storage(kind: Storage) -> Option<web_sys::Storage> {
+    let window = web_sys::window()?;
+    match kind {
+        Storage::Local => window.local_storage().ok().flatten(),
+        Storage::Session => window.session_storage().ok().flatten(),
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn stored(key: &str, kind: Storage) -> Option<String> {
+    web_storage(kind)?
+        .get_item(key)
+        .ok()
+        .flatten()
+        .filter(|v| !v.is_empty())
+}
+
+#[cfg(target_arch = "wasm32")]
+fn store(key: &str, value: &str, kind: Storage) {
+    if let Some(storage) = web_storage(kind) {
+        let _ = storage.set_item(key, value);
+    }
+}
+
+/// The proxy's allowed index patterns and whether it needs a token.
+#[cfg(target_arch = "wasm32")]
+async fn load_proxy_config(proxy: &str) -> Result<(Vec<String>, bool), String> {
     let url = format!("{}/_sluice/config", proxy.trim_end_matches('/'));
     let response = gloo_net::http::Request::get(&url).send().await.map_err(|e| {
         format!("The Sluice proxy cannot be reached at {url} ({e}). Imports need it: ask your admin whether `sluice serve` is running.")
@@ -107,15 +168,21 @@ async fn load_proxy_config(proxy: &str) -> Result<Vec<String>, String> {
         .json()
         .await
         .map_err(|e| format!("The proxy's configuration is unreadable: {e}"))?;
-    Ok(config["allowed_indices"]
+    let patterns = config["allowed_indices"]
         .as_array()
         .map(|patterns| patterns.iter().filter_map(|p| p.as_str().map(str::to_string)).collect())
-        .unwrap_or_default())
+        .unwrap_or_default();
+    Ok((patterns, config["token_required"].as_bool().unwrap_or(false)))
 }
 
-/// Lists stored jobs; interrupted ones with a remembered URL resume by themselves.
+/// Lists stored jobs; interrupted ones with a remembered URL resume by themselves unless the analyst turned that off.
 #[cfg(target_arch = "wasm32")]
-async fn resume_interrupted(runner: &Runner, jobs: RwSignal<Vec<JobView>>, banner: RwSignal<Option<String>>) {
+async fn resume_interrupted(
+    runner: &Runner,
+    jobs: RwSignal<Vec<JobView>>,
+    banner: RwSignal<Option<String>>,
+    auto: bool,
+) {
     let Ok(store) = crate::browser::store::IdbStore::open().await else {
         return;
     };
@@ -123,19 +190,27 @@ async fn resume_interrupted(runner: &Runner, jobs: RwSignal<Vec<JobView>>, banne
         return;
     };
     checkpoints.sort_by_key(|c| std::cmp::Reverse(c.updated_at_ms));
-    let mut resumed = 0;
+    let (mut resumed, mut waiting) = (0, 0);
     for checkpoint in &checkpoints {
         let view = JobView::from_checkpoint(checkpoint);
         let interrupted = view.state.get_untracked() == JobState::Interrupted;
         jobs.update(|list| list.push(view.clone()));
-        if interrupted {
+        if interrupted && !auto {
+            waiting += 1;
+        } else if interrupted {
             if let Ok(Some(url)) = store.source_url(&checkpoint.job_id).await {
                 runner.resume(view, url);
                 resumed += 1;
             }
         }
     }
-    if resumed > 0 {
+    if waiting > 0 {
+        banner.set(Some(format!(
+            "{waiting} interrupted import{} waiting: press Resume to continue where {} stopped.",
+            if waiting == 1 { " is" } else { "s are" },
+            if waiting == 1 { "it" } else { "they" }
+        )));
+    } else if resumed > 0 {
         banner.set(Some(format!(
             "Resumed {resumed} interrupted import{} from where {} stopped.",
             if resumed == 1 { "" } else { "s" },
@@ -347,6 +422,11 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
             }
         }
     };
+    let start_over = {
+        let runner = runner.clone();
+        let job = job.clone();
+        move |_| runner.start_over(job.clone())
+    };
     let pause = {
         let job = job.clone();
         move |_| job.pause()
@@ -403,7 +483,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
             <p class="figures">{figures}</p>
             {move || (job.rates.with(Vec::len) > 1).then(|| view! { <Sparkline rates=job.rates /> })}
             {move || progress.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
-            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_)).then(|| view! {
+            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_)).then(|| view! {
                 <p role="alert" class="error">{state.get().describe()}</p>
             })}
             {move || matches!(state.get(), JobState::NeedsFreshUrl(_)).then(|| view! {
@@ -418,6 +498,9 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                 {move || matches!(state.get(), JobState::Running).then(|| view! { <button type="button" on:click=pause.clone()>"Pause"</button> })}
                 {move || matches!(state.get(), JobState::Paused | JobState::Interrupted | JobState::Failed(_) | JobState::Cancelled)
                     .then(|| view! { <button type="button" on:click=resume.clone()>"Resume"</button> })}
+                {move || matches!(state.get(), JobState::Changed(_)).then(|| view! {
+                    <button type="button" on:click=start_over.clone()>"Start over"</button>
+                })}
                 {move || state.get().is_active().then(|| view! { <button type="button" on:click=cancel.clone()>"Cancel"</button> })}
                 {move || (!state.get().is_active()).then(|| view! { <button type="button" class="secondary" on:click=delete.clone()>"Delete"</button> })}
                 {move || (progress.get().failed > 0).then(|| view! {

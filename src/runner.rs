@@ -31,6 +31,8 @@ pub enum JobState {
     Failed(String),
     /// The presigned URL expired: a fresh one is needed.
     NeedsFreshUrl(String),
+    /// The object changed since the import started: it can only start over.
+    Changed(String),
     /// Cancelled by the analyst.
     Cancelled,
     /// Done.
@@ -48,6 +50,7 @@ impl JobState {
             JobState::Interrupted => "Interrupted: resume to continue where it stopped".into(),
             JobState::Failed(message) => format!("Stopped: {message}"),
             JobState::NeedsFreshUrl(message) => format!("Needs a fresh URL: {message}"),
+            JobState::Changed(message) => format!("The object changed: {message}"),
             JobState::Cancelled => "Cancelled".into(),
             JobState::Completed => "Completed".into(),
         }
@@ -58,6 +61,7 @@ impl JobState {
         match self {
             JobState::Failed(_) => "Stopped".into(),
             JobState::NeedsFreshUrl(_) => "Needs a fresh URL".into(),
+            JobState::Changed(_) => "The object changed".into(),
             other => other.describe(),
         }
     }
@@ -173,8 +177,8 @@ pub struct ImportRequest {
 pub struct Runner {
     /// The proxy's base URL ("" for the page's own origin).
     pub proxy: String,
-    /// The analyst token, if the proxy wants one.
-    pub token: Option<String>,
+    /// The analyst token, if the proxy wants one (read when a job starts).
+    pub token: RwSignal<Option<String>>,
 }
 
 impl Runner {
@@ -198,6 +202,32 @@ impl Runner {
             runner.run(job, request.url).await;
         });
         view
+    }
+
+    /// Starts a job over from byte 0 after its object changed: its checkpoint and failed records are deleted, its
+    /// settings kept.
+    pub fn start_over(&self, view: JobView) {
+        view.state.set(JobState::Starting);
+        let runner = self.clone();
+        spawn_local(async move {
+            let store = match IdbStore::open().await {
+                Ok(store) => store,
+                Err(error) => return view.state.set(JobState::Failed(error.to_string())),
+            };
+            let checkpoint = store.load(&view.id).await.ok().flatten();
+            let url = store.source_url(&view.id).await.ok().flatten();
+            let (Some(checkpoint), Some(url)) = (checkpoint, url) else {
+                return view.state.set(JobState::Failed(
+                    "this import's settings or URL are no longer stored in this browser; start a new import".into(),
+                ));
+            };
+            if let Err(error) = store.delete_job(&view.id).await {
+                return view.state.set(JobState::Failed(error.to_string()));
+            }
+            view.requested.set_value(Some((checkpoint.settings, Tuning::default())));
+            view.progress.set(Progress::default());
+            runner.run(view, url).await;
+        });
     }
 
     /// Resumes a stored job with `url` (its remembered URL, or a fresh one for the same object).
@@ -226,8 +256,14 @@ impl Runner {
         let tuning = requested.as_ref().map(|(_, tuning)| tuning.clone()).unwrap_or_default();
         let checkpoint = match (store.load(&view.id).await, requested) {
             (Ok(Some(checkpoint)), _) => {
-                if let Err(refusal) = checkpoint.check_resume(&identity, &checkpoint.settings) {
-                    return fail(refusal.to_string());
+                match checkpoint.check_resume(&identity, &checkpoint.settings) {
+                    Ok(()) => {}
+                    Err(refusal @ sluice_engine::checkpoint::ResumeRefusal::SourceChanged(_)) => {
+                        // Keep the URL (if it is a fresh one) so "Start over" can use it.
+                        let _ = store.remember_source_url(&view.id, &url).await;
+                        return view.state.set(JobState::Changed(refusal.to_string()));
+                    }
+                    Err(refusal) => return fail(refusal.to_string()),
                 }
                 checkpoint
             }
@@ -246,7 +282,7 @@ impl Runner {
         let (control, commands) = mpsc::unbounded();
         view.control.set_value(Some(control));
         view.state.set(JobState::Running);
-        let sink = ProxySink::new(&self.proxy, self.token.clone());
+        let sink = ProxySink::new(&self.proxy, self.token.get_untracked());
         let progress = view.progress;
         let rates = view.rates;
         let mut on_progress = move |figures: &Progress| {
@@ -291,6 +327,9 @@ impl Runner {
             }
             Err(failure) if failure.kind == FailureKind::SourceExpired => {
                 view.state.set(JobState::NeedsFreshUrl(failure.message))
+            }
+            Err(failure) if failure.kind == FailureKind::SourceChanged => {
+                view.state.set(JobState::Changed(failure.message))
             }
             Err(failure) => view.state.set(JobState::Failed(failure.message)),
         }

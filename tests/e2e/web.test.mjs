@@ -100,3 +100,38 @@ test('an expired URL asks for a fresh one, which continues the import', async ()
   await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
   assert.equal(await count('sample-expired'), GOOD);
 });
+
+test('Pause answers at once during an import, and Resume finishes it exactly', async () => {
+  const { page } = await openPage();
+  await startImport(page, `${OBJECTS}/sample/events.jsonl`, 'sample-pause');
+  const bar = job(page).locator('progress');
+  await page.waitForFunction((el) => Number(el.getAttribute('value')) >= 10, await bar.elementHandle(), { timeout: 60_000 });
+  const clicked = Date.now();
+  await job(page).getByRole('button', { name: 'Pause' }).click();
+  await job(page).getByText('Paused', { exact: true }).waitFor({ timeout: 10_000 });
+  const pausedAfter = Date.now() - clicked;
+  assert.ok(pausedAfter < 5_000, `paused ${pausedAfter} ms after the click`);
+  const stopped = Number(await bar.getAttribute('value'));
+  assert.ok(stopped < 100, `paused mid-import at ${stopped} %`);
+  await job(page).getByRole('button', { name: 'Resume' }).click();
+  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+  assert.equal(await count('sample-pause'), GOOD);
+});
+
+test('with automatic resume turned off, a reloaded import waits for Resume', async () => {
+  const { page } = await openPage();
+  const setting = page.getByLabel('Resume interrupted imports automatically when this page opens');
+  await setting.uncheck();
+  await startImport(page, `${OBJECTS}/sample/events.json`, 'sample-manual');
+  const bar = job(page).locator('progress');
+  await page.waitForFunction((el) => Number(el.getAttribute('value')) >= 20, await bar.elementHandle(), { timeout: 60_000 });
+  await page.reload();
+  const banner = page.locator('#resume-banner');
+  await banner.waitFor({ timeout: 30_000 });
+  assert.match(await banner.innerText(), /1 interrupted import is waiting/);
+  await job(page).getByText('Interrupted', { exact: false }).waitFor();
+  await job(page).getByRole('button', { name: 'Resume' }).click();
+  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+  assert.equal(await count('sample-manual'), GOOD);
+  await setting.check();
+});
