@@ -380,7 +380,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
         let eta = p
             .eta_ms
             .filter(|_| state.get().is_active())
-            .map(|ms| format!(" · about {} left", format_duration(ms)))
+            .map(|ms| format!(" · about {} left", sluice_engine::progress::human_duration(ms)))
             .unwrap_or_default();
         format!(
             "{} records read · {} indexed · {} failed · {} retried · {:.0} docs/s · {:.1} MB/s{eta}",
@@ -566,16 +566,6 @@ fn download_file(name: &str, bytes: &[u8]) {
         anchor.click();
     }
     let _ = web_sys::Url::revoke_object_url(&url);
-}
-
-#[cfg(target_arch = "wasm32")]
-fn format_duration(ms: u64) -> String {
-    let seconds = ms / 1000;
-    match seconds {
-        0..=59 => format!("{seconds} s"),
-        60..=3599 => format!("{} min {} s", seconds / 60, seconds % 60),
-        _ => format!("{} h {} min", seconds / 3600, seconds / 60 % 60),
-    }
 }
 
 /// Shows the result of the start-up self-check.

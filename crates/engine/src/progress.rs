@@ -81,6 +81,16 @@ pub fn eta_ms(bytes_read: u64, total: Option<u64>, bytes_per_sec: f64) -> Option
     Some((total.saturating_sub(bytes_read) as f64 / bytes_per_sec * 1000.0) as u64)
 }
 
+/// A duration for people: `42 s`, `3 min 05 s`, `1 h 02 min`.
+pub fn human_duration(ms: u64) -> String {
+    let seconds = ms / 1000;
+    match seconds {
+        0..=59 => format!("{seconds} s"),
+        60..=3599 => format!("{} min {:02} s", seconds / 60, seconds % 60),
+        _ => format!("{} h {:02} min", seconds / 3600, seconds / 60 % 60),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +108,12 @@ mod tests {
         assert_eq!(docs, 1000.0);
         assert_eq!(eta_ms(500, Some(1500), 100.0), Some(10_000));
         assert_eq!(eta_ms(500, None, 100.0), None);
+    }
+
+    #[test]
+    fn durations_for_people() {
+        assert_eq!(human_duration(42_000), "42 s");
+        assert_eq!(human_duration(185_000), "3 min 05 s");
+        assert_eq!(human_duration(3_725_000), "1 h 02 min");
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sluice_engine::job::{JobFailure, JobIo, JobPlan};
-use sluice_engine::progress::Progress;
+use sluice_engine::progress::{human_duration, Progress};
 use sluice_engine::source_url::redact;
 use sluice_engine::{
     run_job, Action, ByteSource, Checkpoint, Clock, Command, FormatChoice, IdStrategy, ImportSettings, JobStatus,
@@ -468,7 +468,7 @@ impl Reporter {
             progress.bytes_per_sec / 1e6,
             progress
                 .eta_ms
-                .map(|ms| format!(", ETA {}", format_duration(ms)))
+                .map(|ms| format!(", ETA {}", human_duration(ms)))
                 .unwrap_or_default(),
             progress.note.as_deref().map(|n| format!(" — {n}")).unwrap_or_default(),
         );
@@ -489,15 +489,6 @@ impl Reporter {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-    }
-}
-
-fn format_duration(ms: u64) -> String {
-    let seconds = ms / 1000;
-    match seconds {
-        0..=59 => format!("{seconds}s"),
-        60..=3599 => format!("{}m{:02}s", seconds / 60, seconds % 60),
-        _ => format!("{}h{:02}m", seconds / 3600, seconds / 60 % 60),
     }
 }
 
@@ -530,6 +521,5 @@ mod tests {
             checkpoint_path_for(&None, &identity),
             Path::new("part-1.jsonl.gz.checkpoint.json")
         );
-        assert_eq!(format_duration(3_725_000), "1h02m");
     }
 }
