@@ -3,7 +3,9 @@
 
 use futures::StreamExt;
 use sluice_engine::job::{SourceError, SourceErrorKind};
-use sluice_engine::source_url::{redact, source_status_error, SourceUrl};
+use sluice_engine::source_url::{
+    probed_size, redact, resumed_answer, source_status_error, ObjectAnswer, Resumed, SourceUrl,
+};
 use sluice_engine::{ByteSource, SourceIdentity};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
@@ -93,11 +95,16 @@ impl FetchSource {
             .unwrap_or_default()
             .to_ascii_lowercase();
         identity.gzip |= encoding.contains("gzip") || media.contains("gzip");
-        identity.size = match status {
-            206 => header(&response, "content-range").and_then(|r| r.rsplit('/').next()?.parse().ok()),
-            200 => header(&response, "content-length").and_then(|l| l.parse().ok()),
-            416 => Some(0),
-            other => return Err(source_status_error(other, &body_text(&response).await, url)),
+        let content_range = header(&response, "content-range");
+        let answer = ObjectAnswer {
+            status,
+            content_range: content_range.as_deref(),
+            content_length: header(&response, "content-length").and_then(|l| l.parse().ok()),
+            etag: None,
+        };
+        identity.size = match probed_size(&answer) {
+            Some(size) => size,
+            None => return Err(source_status_error(status, &body_text(&response).await, url)),
         };
         if identity.etag.is_none() || identity.size.is_none() {
             return Err(SourceError::new(
@@ -139,28 +146,17 @@ impl ByteSource for FetchSource {
             headers.push(("If-Match", etag.clone()));
         }
         let response = fetch(&self.url, &headers).await?;
-        self.skip = match response.status() {
-            206 => 0,
-            200 => absolute_byte_offset,
-            416 => {
-                let total = header(&response, "content-range").and_then(|r| r.rsplit('/').next()?.parse::<u64>().ok());
-                if total.is_some_and(|t| Some(t) != self.size) || Some(absolute_byte_offset) != self.size {
-                    return Err(SourceError::new(
-                        SourceErrorKind::Changed,
-                        "the object changed since the import started (its size differs); start the import over",
-                    ));
-                }
-                return Ok(());
-            }
-            status => return Err(source_status_error(status, &body_text(&response).await, &self.url)),
+        let (content_range, etag) = (header(&response, "content-range"), header(&response, "etag"));
+        let answer = ObjectAnswer {
+            status: response.status(),
+            content_range: content_range.as_deref(),
+            content_length: header(&response, "content-length").and_then(|l| l.parse().ok()),
+            etag: etag.as_deref(),
         };
-        if let (Some(expected), Some(now)) = (&self.etag, header(&response, "etag")) {
-            if *expected != now {
-                return Err(SourceError::new(
-                    SourceErrorKind::Changed,
-                    format!("the object's ETag changed from {expected} to {now}; start the import over"),
-                ));
-            }
+        match resumed_answer(&answer, absolute_byte_offset, self.size, self.etag.as_deref())? {
+            Resumed::Stream { skip } => self.skip = skip,
+            Resumed::Finished => return Ok(()),
+            Resumed::Status(status) => return Err(source_status_error(status, &body_text(&response).await, &self.url)),
         }
         let stream = response
             .body()

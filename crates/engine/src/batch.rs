@@ -206,8 +206,7 @@ impl RecordSink for BatchBuilder {
                 write_json_string(&mut self.body, &id);
             }
             (IdPlan::Derived { namespace }, None) => {
-                self.body
-                    .extend_from_slice(derived_id(*namespace, span.start).as_bytes());
+                write_derived_id(&mut self.body, *namespace, span.start);
             }
             _ => {}
         }
@@ -249,10 +248,12 @@ impl RecordSink for BatchBuilder {
     }
 }
 
-/// The `,"_id":"…"` fragment of a derived id: the source's namespace hash and the record's offset, so the same
-/// record of the same source always gets the same id.
-fn derived_id(namespace: u64, absolute_byte_offset: u64) -> String {
-    format!(",\"_id\":\"{namespace:016x}-{absolute_byte_offset}\"")
+/// Appends the `,"_id":"…"` fragment of a derived id: the source's namespace hash and the record's offset, so the
+/// same record of the same source always gets the same id. Written in place: this runs once per record.
+fn write_derived_id(out: &mut Vec<u8>, namespace: u64, absolute_byte_offset: u64) {
+    use std::io::Write;
+    // Writing to a Vec cannot fail.
+    let _ = write!(out, ",\"_id\":\"{namespace:016x}-{absolute_byte_offset}\"");
 }
 
 /// Writes `text` as a JSON string literal.

@@ -121,6 +121,91 @@ pub fn source_status_error(status: u16, body: &str, url: &str) -> SourceError {
     }
 }
 
+/// The headers of an object server's answer that an import looks at (the same for `fetch` and native clients).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObjectAnswer<'a> {
+    /// HTTP status.
+    pub status: u16,
+    /// `Content-Range`, e.g. `bytes 0-0/1234`.
+    pub content_range: Option<&'a str>,
+    /// `Content-Length`.
+    pub content_length: Option<u64>,
+    /// `ETag`.
+    pub etag: Option<&'a str>,
+}
+
+impl ObjectAnswer<'_> {
+    fn total_size(&self) -> Option<u64> {
+        self.content_range?.rsplit('/').next()?.trim().parse().ok()
+    }
+}
+
+/// The object's size from the answer to a `Range: bytes=0-0` probe (a presigned GET URL cannot be used for HEAD).
+/// `None` when the status is an error (see [`source_status_error`]); `Some(None)` when the size is not visible.
+pub fn probed_size(answer: &ObjectAnswer<'_>) -> Option<Option<u64>> {
+    match answer.status {
+        206 => Some(answer.total_size()),
+        200 => Some(answer.content_length),
+        416 => Some(Some(0)),
+        _ => None,
+    }
+}
+
+/// What the answer to a resumed `Range: bytes=N-` request (sent with `If-Match`) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resumed {
+    /// Read the body, discarding its first `skip` bytes (a server that ignores ranges sends the whole object).
+    Stream {
+        /// Bytes to discard.
+        skip: u64,
+    },
+    /// Nothing is left after the offset.
+    Finished,
+    /// Another status: an error to describe with [`source_status_error`].
+    Status(u16),
+}
+
+/// Interprets the answer to a resumed request at `offset` for an object that had `expected_size` and
+/// `expected_etag`. A 416 means "finished" only if the object still has its size (some servers check the range
+/// before `If-Match`, so a shrunk object shows up there rather than as 412); an ETag that differs means the object
+/// changed.
+pub fn resumed_answer(
+    answer: &ObjectAnswer<'_>,
+    offset: u64,
+    expected_size: Option<u64>,
+    expected_etag: Option<&str>,
+) -> Result<Resumed, SourceError> {
+    let changed = |detail: String| {
+        SourceError::new(
+            SourceErrorKind::Changed,
+            format!("the object changed since the import started ({detail}); start the import over to index the new content"),
+        )
+    };
+    let resumed = match answer.status {
+        206 => Resumed::Stream { skip: 0 },
+        200 => Resumed::Stream { skip: offset },
+        416 => {
+            let total = answer.total_size();
+            if total.is_some_and(|t| Some(t) != expected_size) || Some(offset) != expected_size {
+                let show = |size: Option<u64>| size.map_or("an unknown number of".to_string(), |s| s.to_string());
+                return Err(changed(format!(
+                    "it now has {} bytes, it had {}",
+                    show(total),
+                    show(expected_size)
+                )));
+            }
+            Resumed::Finished
+        }
+        other => return Ok(Resumed::Status(other)),
+    };
+    if let (Some(expected), Some(now)) = (expected_etag, answer.etag) {
+        if expected != now {
+            return Err(changed(format!("its ETag changed from {expected} to {now}")));
+        }
+    }
+    Ok(resumed)
+}
+
 /// The URL without its query string: what may be shown or logged (a presigned URL's query is a bearer secret).
 pub fn redact(url: &str) -> String {
     match url.split_once('?') {
@@ -194,6 +279,55 @@ mod tests {
         );
         assert!(path_style.identity().gzip);
         assert_eq!(path_style.identity().id_namespace(), "s3://data/logs.json.gz");
+    }
+
+    #[test]
+    fn probes_and_resumed_answers() {
+        let probe = |status, content_range, content_length| {
+            probed_size(&ObjectAnswer {
+                status,
+                content_range,
+                content_length,
+                etag: None,
+            })
+        };
+        assert_eq!(probe(206, Some("bytes 0-0/1234"), Some(1)), Some(Some(1234)));
+        assert_eq!(probe(200, None, Some(99)), Some(Some(99)));
+        assert_eq!(probe(416, None, None), Some(Some(0)));
+        assert_eq!(probe(403, None, None), None);
+
+        let answer = |status, content_range, etag| ObjectAnswer {
+            status,
+            content_range,
+            content_length: None,
+            etag,
+        };
+        let etag = Some("\"a\"");
+        assert_eq!(
+            resumed_answer(&answer(206, None, etag), 10, Some(100), etag),
+            Ok(Resumed::Stream { skip: 0 })
+        );
+        assert_eq!(
+            resumed_answer(&answer(200, None, etag), 10, Some(100), etag),
+            Ok(Resumed::Stream { skip: 10 })
+        );
+        assert_eq!(
+            resumed_answer(&answer(416, Some("bytes */100"), None), 100, Some(100), etag),
+            Ok(Resumed::Finished)
+        );
+        assert_eq!(
+            resumed_answer(&answer(412, None, None), 10, Some(100), etag),
+            Ok(Resumed::Status(412))
+        );
+        let shrunk = resumed_answer(&answer(416, Some("bytes */50"), None), 80, Some(100), etag).unwrap_err();
+        assert_eq!(shrunk.kind, SourceErrorKind::Changed);
+        assert!(
+            shrunk.message.contains("it now has 50 bytes, it had 100"),
+            "{}",
+            shrunk.message
+        );
+        let rewritten = resumed_answer(&answer(206, None, Some("\"b\"")), 10, Some(100), etag).unwrap_err();
+        assert!(rewritten.message.contains("ETag changed"), "{}", rewritten.message);
     }
 
     #[test]

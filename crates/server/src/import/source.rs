@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use reqwest::header::{CONTENT_ENCODING, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_MATCH, LAST_MODIFIED, RANGE};
 use reqwest::StatusCode;
 use sluice_engine::job::{SourceError, SourceErrorKind};
-use sluice_engine::source_url::{redact, source_status_error, SourceUrl};
+use sluice_engine::source_url::{
+    probed_size, redact, resumed_answer, source_status_error, ObjectAnswer, Resumed, SourceUrl,
+};
 use sluice_engine::{ByteSource, SourceIdentity};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -49,11 +51,16 @@ impl UrlSource {
         let encoding = header(CONTENT_ENCODING).unwrap_or_default().to_ascii_lowercase();
         let media = header(CONTENT_TYPE).unwrap_or_default().to_ascii_lowercase();
         identity.gzip |= encoding.contains("gzip") || media.contains("gzip");
-        identity.size = match status {
-            StatusCode::PARTIAL_CONTENT => header(CONTENT_RANGE).and_then(|r| r.rsplit('/').next()?.parse().ok()),
-            StatusCode::OK => response.content_length(),
-            StatusCode::RANGE_NOT_SATISFIABLE => Some(0),
-            other => return Err(status_error(url, other, &response.text().await.unwrap_or_default())),
+        let content_range = header(CONTENT_RANGE);
+        let answer = ObjectAnswer {
+            status: status.as_u16(),
+            content_range: content_range.as_deref(),
+            content_length: response.content_length(),
+            etag: None,
+        };
+        identity.size = match probed_size(&answer) {
+            Some(size) => size,
+            None => return Err(status_error(url, status, &response.text().await.unwrap_or_default())),
         };
         Ok((
             UrlSource {
@@ -78,7 +85,11 @@ fn describe_transport(url: &str, error: &reqwest::Error) -> String {
 }
 
 fn status_error(url: &str, status: StatusCode, body: &str) -> SourceError {
-    let mut error = source_status_error(status.as_u16(), body, url);
+    for_the_cli(source_status_error(status.as_u16(), body, url))
+}
+
+/// On the command line, "start the import over" is `--restart`.
+fn for_the_cli(mut error: SourceError) -> SourceError {
     if error.kind == SourceErrorKind::Changed {
         error.message = error
             .message
@@ -101,44 +112,22 @@ impl ByteSource for UrlSource {
             .send()
             .await
             .map_err(|error| SourceError::new(SourceErrorKind::Transient, describe_transport(&self.url, &error)))?;
-        self.skip = match response.status() {
-            StatusCode::PARTIAL_CONTENT => 0,
-            // The server ignored the range: read from the start and discard what was already done.
-            StatusCode::OK => absolute_byte_offset,
-            // Past the end: nothing left, but only if the object still has the size it had. Some servers check the
-            // range before If-Match, so a shrunk object shows up here rather than as 412.
-            StatusCode::RANGE_NOT_SATISFIABLE => {
-                let total = response
-                    .headers()
-                    .get(CONTENT_RANGE)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.rsplit('/').next()?.parse::<u64>().ok());
-                if total.is_some_and(|total| Some(total) != self.size) || Some(absolute_byte_offset) != self.size {
-                    return Err(SourceError::new(
-                        SourceErrorKind::Changed,
-                        format!(
-                            "the object changed since the import started (it now has {} bytes, it had {}); run again with --restart to import the new content",
-                            total.map_or("an unknown number of".to_string(), |t| t.to_string()),
-                            self.size.map_or("an unknown number of".to_string(), |t| t.to_string()),
-                        ),
-                    ));
-                }
-                self.response = None;
-                return Ok(());
-            }
-            status => {
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok());
+        let answer = ObjectAnswer {
+            status: response.status().as_u16(),
+            content_range: header(CONTENT_RANGE),
+            content_length: response.content_length(),
+            etag: header(ETAG),
+        };
+        match resumed_answer(&answer, absolute_byte_offset, self.size, self.etag.as_deref()).map_err(for_the_cli)? {
+            Resumed::Stream { skip } => self.skip = skip,
+            Resumed::Finished => return Ok(()),
+            Resumed::Status(_) => {
+                let status = response.status();
                 return Err(status_error(
                     &self.url,
                     status,
                     &response.text().await.unwrap_or_default(),
-                ))
-            }
-        };
-        if let (Some(expected), Some(now)) = (&self.etag, response.headers().get(ETAG).and_then(|v| v.to_str().ok())) {
-            if expected != now {
-                return Err(SourceError::new(
-                    SourceErrorKind::Changed,
-                    format!("the object's ETag changed from {expected} to {now}; run again with --restart to import the new content"),
                 ));
             }
         }
