@@ -186,22 +186,20 @@ async fn resume_interrupted(
     let Ok(store) = crate::browser::store::IdbStore::open().await else {
         return;
     };
-    let Ok(mut checkpoints) = store.list().await else {
+    let Ok(stored) = store.jobs().await else {
         return;
     };
-    checkpoints.sort_by_key(|c| std::cmp::Reverse(c.updated_at_ms));
     let (mut resumed, mut waiting) = (0, 0);
-    for checkpoint in &checkpoints {
-        let view = JobView::from_checkpoint(checkpoint);
+    // Newest first, as new imports are added at the top.
+    for (manifest, checkpoints) in stored.into_iter().rev() {
+        let view = JobView::from_stored(manifest, &checkpoints);
         let interrupted = view.state.get_untracked() == JobState::Interrupted;
         jobs.update(|list| list.push(view.clone()));
         if interrupted && !auto {
             waiting += 1;
         } else if interrupted {
-            if let Ok(Some(url)) = store.source_url(&checkpoint.job_id).await {
-                runner.resume(view, url);
-                resumed += 1;
-            }
+            runner.resume(view, None);
+            resumed += 1;
         }
     }
     if waiting > 0 {
@@ -294,13 +292,11 @@ fn ImportForm(allowed: RwSignal<Vec<String>>, on_start: impl Fn(ImportRequest) +
             return problem.set(Some(format!("Index: {message}")));
         }
         problem.set(None);
-        for url in list {
-            on_start(ImportRequest {
-                url,
-                settings: settings.clone(),
-                tuning: tuning.clone(),
-            });
-        }
+        on_start(ImportRequest {
+            urls: list,
+            settings,
+            tuning,
+        });
         urls.set(String::new());
     };
     let text_input = |id: &'static str, signal: RwSignal<String>| {
@@ -310,6 +306,7 @@ fn ImportForm(allowed: RwSignal<Vec<String>>, on_start: impl Fn(ImportRequest) +
         <form class="card import-form" on:submit=submit aria-labelledby="form-heading">
             <h2 id="form-heading">"New import"</h2>
             <label for="urls">"Presigned S3 URLs (one per line)"</label>
+            <small class="muted" id="urls-help">"Several URLs make one import: the objects are imported in order, each resuming where it stopped."</small>
             <textarea id="urls" rows="3" placeholder="https://my-bucket.s3.eu-west-1.amazonaws.com/export.jsonl?X-Amz-…"
                 prop:value=move || urls.get() on:input=move |ev| urls.set(event_target_value(&ev))></textarea>
             <div class="row">
@@ -366,51 +363,42 @@ fn ImportForm(allowed: RwSignal<Vec<String>>, on_start: impl Fn(ImportRequest) +
 #[component]
 fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl IntoView {
     let fresh_url = RwSignal::new(String::new());
-    let letters: RwSignal<Option<Vec<sluice_engine::DeadLetter>>> = RwSignal::new(None);
+    let letters: RwSignal<Option<Vec<(String, sluice_engine::DeadLetter)>>> = RwSignal::new(None);
     let state = job.state;
-    let progress = job.progress;
+    // A derived signal is Copy, so every closure below can read the job's figures.
+    let totals = {
+        let job = job.clone();
+        Signal::derive(move || job.totals())
+    };
     let percent = move || {
-        let p = progress.get();
+        let p = totals.get();
         p.total_bytes
             .filter(|t| *t > 0)
             .map(|t| p.committed_offset as f64 / t as f64 * 100.0)
     };
-    let figures = move || {
-        let p = progress.get();
-        let eta = p
-            .eta_ms
-            .filter(|_| state.get().is_active())
-            .map(|ms| format!(" · about {} left", sluice_engine::progress::human_duration(ms)))
-            .unwrap_or_default();
-        format!(
-            "{} records read · {} indexed · {} failed · {} retried · {:.0} docs/s · {:.1} MB/s{eta}",
-            p.records,
-            p.indexed,
-            p.failed,
-            p.retried,
-            p.docs_per_sec,
-            p.bytes_per_sec / 1e6
-        )
+    let figures = {
+        move || {
+            let p = totals.get();
+            let eta = p
+                .eta_ms
+                .filter(|_| state.get().is_active())
+                .map(|ms| format!(" · about {} left", sluice_engine::progress::human_duration(ms)))
+                .unwrap_or_default();
+            format!(
+                "{} records read · {} indexed · {} failed · {} retried · {:.0} docs/s · {:.1} MB/s{eta}",
+                p.records,
+                p.indexed,
+                p.failed,
+                p.retried,
+                p.docs_per_sec,
+                p.bytes_per_sec / 1e6
+            )
+        }
     };
     let resume = {
         let runner = runner.clone();
         let job = job.clone();
-        move |_| {
-            let runner = runner.clone();
-            let job = job.clone();
-            leptos::task::spawn_local(async move {
-                let remembered = match crate::browser::store::IdbStore::open().await {
-                    Ok(store) => store.source_url(&job.id).await.ok().flatten(),
-                    Err(_) => None,
-                };
-                match remembered {
-                    Some(url) => runner.resume(job, url),
-                    None => job.state.set(JobState::NeedsFreshUrl(
-                        "the URL of this object is no longer stored in this browser".into(),
-                    )),
-                }
-            });
-        }
+        move |_| runner.resume(job.clone(), None)
     };
     let continue_with_fresh = {
         let runner = runner.clone();
@@ -418,7 +406,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
         move |_| {
             let url = fresh_url.get_untracked().trim().to_string();
             if !url.is_empty() {
-                runner.resume(job.clone(), url);
+                runner.resume(job.clone(), Some(url));
             }
         }
     };
@@ -436,55 +424,79 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
         move |_| job.cancel()
     };
     let delete = {
-        let id = job.id.clone();
+        let job = job.clone();
         move |_| {
-            let id = id.clone();
+            let job = job.clone();
             leptos::task::spawn_local(async move {
                 if let Ok(store) = crate::browser::store::IdbStore::open().await {
-                    let _ = store.delete_job(&id).await;
+                    let _ = store.delete_job(&job.manifest()).await;
                 }
-                jobs.update(|list| list.retain(|j| j.id != id));
+                jobs.update(|list| list.retain(|j| j.id != job.id));
             });
         }
     };
     let show_letters = {
-        let id = job.id.clone();
+        let job = job.clone();
         move |_| {
-            let id = id.clone();
+            let job = job.clone();
             leptos::task::spawn_local(async move {
-                if let Ok(store) = crate::browser::store::IdbStore::open().await {
-                    letters.set(store.dead_letters(&id, 100).await.ok());
-                }
+                letters.set(Some(job_dead_letters(&job, 100).await));
             });
         }
     };
     let download = {
-        let id = job.id.clone();
+        let job = job.clone();
         move |_| {
-            let id = id.clone();
+            let job = job.clone();
             leptos::task::spawn_local(async move {
-                if let Ok(store) = crate::browser::store::IdbStore::open().await {
-                    if let Ok(all) = store.dead_letters(&id, u32::MAX).await {
-                        let text: Vec<u8> = all.iter().flat_map(|l| l.to_ndjson_line()).collect();
-                        download_file(&format!("{id}-failed-records.ndjson"), &text);
-                    }
+                let mut text = Vec::new();
+                for (object, letter) in job_dead_letters(&job, u32::MAX).await {
+                    // The engine's dead-letter line, plus the object it came from.
+                    let mut line = serde_json::to_value(&letter).unwrap_or_default();
+                    line["object"] = object.into();
+                    text.extend(line.to_string().into_bytes());
+                    text.push(b'\n');
                 }
+                download_file(&format!("{}-failed-records.ndjson", job.id), &text);
             });
         }
     };
-    let title = format!("{} → {}", job.source, job.index);
+    let several = job.parts.len() > 1;
+    let parts = job.parts.clone();
+    let title = format!("{} → {}", job.source(), job.index);
     let label = title.clone();
     view! {
         <article class="card job" aria-label=label>
             <h3>{title}</h3>
             <progress max="100" value=move || percent().unwrap_or(0.0)
                 aria-label="Progress of this import">{move || format!("{:.0} %", percent().unwrap_or(0.0))}</progress>
+            {several.then(|| view! {
+                <ol class="parts">
+                    {parts.into_iter().enumerate().map(|(n, part)| {
+                        let progress = part.progress;
+                        let current = job.current;
+                        let part_percent = move || {
+                            let p = progress.get();
+                            p.total_bytes.filter(|t| *t > 0).map(|t| p.committed_offset as f64 / t as f64 * 100.0).unwrap_or(0.0)
+                        };
+                        view! {
+                            <li class:current=move || current.get() == n && state.get().is_active()>
+                                <span class="part-label">{part.label.clone()}</span>
+                                <progress max="100" value=part_percent aria-label=format!("Progress of {}", part.label)></progress>
+                            </li>
+                        }
+                    }).collect_view()}
+                </ol>
+            })}
             <p role="status" class="state">{move || state.get().title()}</p>
             <p class="figures">{figures}</p>
             {move || (job.rates.with(Vec::len) > 1).then(|| view! { <Sparkline rates=job.rates /> })}
-            {move || progress.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
+            {move || totals.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
             {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_)).then(|| view! {
                 <p role="alert" class="error">{state.get().describe()}</p>
+            })}
+            {move || matches!(state.get(), JobState::Changed(_)).then(|| view! {
+                <p class="muted">"Start over imports this object again from its first byte (objects before it stay imported)."</p>
             })}
             {move || matches!(state.get(), JobState::NeedsFreshUrl(_)).then(|| view! {
                 <div class="fresh-url">
@@ -503,7 +515,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                 })}
                 {move || state.get().is_active().then(|| view! { <button type="button" on:click=cancel.clone()>"Cancel"</button> })}
                 {move || (!state.get().is_active()).then(|| view! { <button type="button" class="secondary" on:click=delete.clone()>"Delete"</button> })}
-                {move || (progress.get().failed > 0).then(|| view! {
+                {move || (totals.get().failed > 0).then(|| view! {
                     <button type="button" class="secondary" on:click=show_letters.clone()>"Show failed records"</button>
                     <button type="button" class="secondary" on:click=download.clone()>"Download failed records"</button>
                 })}
@@ -511,16 +523,35 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
             {move || letters.get().map(|list| view! {
                 <table class="letters">
                     <caption>"Failed records (first 100)"</caption>
-                    <thead><tr><th>"Byte offset"</th><th>"Reason"</th><th>"Record"</th></tr></thead>
+                    <thead><tr>{several.then(|| view! { <th>"Object"</th> })}<th>"Byte offset"</th><th>"Reason"</th><th>"Record"</th></tr></thead>
                     <tbody>
-                        {list.into_iter().map(|l| view! {
-                            <tr><td>{l.offset}</td><td>{l.reason}</td><td><code>{l.record.unwrap_or_default()}</code></td></tr>
+                        {list.into_iter().map(|(object, l)| view! {
+                            <tr>{several.then(|| view! { <td>{object}</td> })}<td>{l.offset}</td><td>{l.reason}</td><td><code>{l.record.unwrap_or_default()}</code></td></tr>
                         }).collect_view()}
                     </tbody>
                 </table>
             })}
         </article>
     }
+}
+
+/// Up to `limit` failed records of a job, object by object, each with the object's label.
+#[cfg(target_arch = "wasm32")]
+async fn job_dead_letters(job: &JobView, limit: u32) -> Vec<(String, sluice_engine::DeadLetter)> {
+    let mut all = Vec::new();
+    let Ok(store) = crate::browser::store::IdbStore::open().await else {
+        return all;
+    };
+    for part in &job.parts {
+        let left = limit.saturating_sub(all.len() as u32);
+        if left == 0 {
+            break;
+        }
+        if let Ok(letters) = store.dead_letters(&part.id, left).await {
+            all.extend(letters.into_iter().map(|letter| (part.label.clone(), letter)));
+        }
+    }
+    all
 }
 
 /// A small throughput line (docs/s over the last samples).

@@ -4,10 +4,12 @@
 use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use sluice_engine::job::{FailureKind, JobIo, JobPlan};
+use sluice_engine::checkpoint::ResumeRefusal;
+use sluice_engine::job::{FailureKind, JobIo, JobPlan, SourceErrorKind};
+use sluice_engine::manifest::{combine, job_status, next_part, JobManifest};
 use sluice_engine::progress::Progress;
 use sluice_engine::source_url::redact;
-use sluice_engine::{run_job, Checkpoint, Command, ImportSettings, JobStatus, SourceIdentity, Tuning};
+use sluice_engine::{run_job, Checkpoint, Command, ImportSettings, JobStatus, Tuning};
 
 use crate::browser::clock::BrowserClock;
 use crate::browser::fetch_source::FetchSource;
@@ -72,67 +74,125 @@ impl JobState {
     }
 }
 
+/// One object of an import as the page shows it.
+#[derive(Clone)]
+pub struct PartView {
+    /// The part's id (the key of its checkpoint).
+    pub id: String,
+    /// The object, redacted (never the signature).
+    pub label: String,
+    /// Its latest figures.
+    pub progress: RwSignal<Progress>,
+}
+
 /// One import as the page shows it. Cheap to clone: every field is a handle.
 #[derive(Clone)]
 pub struct JobView {
-    /// The engine's job id (also the IndexedDB key).
+    /// The job's id (the key of its manifest).
     pub id: String,
-    /// The source, redacted (never the signature).
-    pub source: String,
     /// The target index.
     pub index: String,
+    /// Its objects, in import order.
+    pub parts: Vec<PartView>,
+    /// The object being imported (or next to import).
+    pub current: RwSignal<usize>,
     /// Where it stands.
     pub state: RwSignal<JobState>,
-    /// The latest figures.
-    pub progress: RwSignal<Progress>,
     /// Throughput samples (docs/s) for the sparkline.
     pub rates: RwSignal<Vec<f64>>,
+    manifest: StoredValue<JobManifest>,
     control: StoredValue<Option<UnboundedSender<Command>>>,
-    /// What the analyst asked for, kept until the first checkpoint holds it (a URL can expire before that).
-    requested: StoredValue<Option<(ImportSettings, Tuning)>>,
+}
+
+fn progress_of(checkpoint: &Checkpoint) -> Progress {
+    Progress {
+        status: Some(checkpoint.status),
+        records: checkpoint.committed_records,
+        bytes_read: checkpoint.committed_offset,
+        total_bytes: checkpoint.source.size.filter(|_| !checkpoint.source.gzip),
+        indexed: checkpoint.counters.indexed,
+        failed: checkpoint.counters.failed,
+        retried: checkpoint.counters.retried,
+        committed_offset: checkpoint.committed_offset,
+        ..Progress::default()
+    }
 }
 
 impl JobView {
-    fn new(id: String, source: String, index: String, state: JobState) -> Self {
+    /// A view of a job and its parts' checkpoints (`None` for a part not started).
+    pub fn new(manifest: JobManifest, checkpoints: &[Option<Checkpoint>], state: JobState) -> Self {
+        let parts = manifest
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(n, part)| PartView {
+                id: part.id.clone(),
+                label: part.label.clone(),
+                progress: RwSignal::new(
+                    checkpoints
+                        .get(n)
+                        .cloned()
+                        .flatten()
+                        .as_ref()
+                        .map(progress_of)
+                        .unwrap_or_default(),
+                ),
+            })
+            .collect();
+        let statuses: Vec<_> = checkpoints.iter().map(|c| c.as_ref().map(|c| c.status)).collect();
         JobView {
-            id,
-            source,
-            index,
+            id: manifest.id.clone(),
+            index: manifest.settings.index.clone(),
+            parts,
+            current: RwSignal::new(next_part(&statuses).unwrap_or(manifest.parts.len().saturating_sub(1))),
             state: RwSignal::new(state),
-            progress: RwSignal::new(Progress::default()),
             rates: RwSignal::new(Vec::new()),
+            manifest: StoredValue::new(manifest),
             control: StoredValue::new(None),
-            requested: StoredValue::new(None),
         }
     }
 
-    /// A view of a stored checkpoint (after a reload).
-    pub fn from_checkpoint(checkpoint: &Checkpoint) -> Self {
-        let state = match checkpoint.status {
+    /// A view of a stored job (after a reload).
+    pub fn from_stored(manifest: JobManifest, checkpoints: &[Option<Checkpoint>]) -> Self {
+        let statuses: Vec<_> = checkpoints.iter().map(|c| c.as_ref().map(|c| c.status)).collect();
+        let state = match job_status(&statuses) {
             JobStatus::Completed => JobState::Completed,
             JobStatus::Cancelled => JobState::Cancelled,
             JobStatus::Paused => JobState::Paused,
-            JobStatus::Failed => JobState::Failed(checkpoint.last_error.clone().unwrap_or_default()),
+            JobStatus::Failed => JobState::Failed(
+                next_part(&statuses)
+                    .and_then(|n| checkpoints[n].as_ref())
+                    .and_then(|c| c.last_error.clone())
+                    .unwrap_or_default(),
+            ),
             JobStatus::Running => JobState::Interrupted,
         };
-        let view = JobView::new(
-            checkpoint.job_id.clone(),
-            source_label(&checkpoint.source),
-            checkpoint.settings.index.clone(),
-            state,
-        );
-        view.progress.set(Progress {
-            status: Some(checkpoint.status),
-            records: checkpoint.committed_records,
-            bytes_read: checkpoint.committed_offset,
-            total_bytes: checkpoint.source.size.filter(|_| !checkpoint.source.gzip),
-            indexed: checkpoint.counters.indexed,
-            failed: checkpoint.counters.failed,
-            retried: checkpoint.counters.retried,
-            committed_offset: checkpoint.committed_offset,
-            ..Progress::default()
-        });
-        view
+        JobView::new(manifest, checkpoints, state)
+    }
+
+    /// What is imported, in a few words: the object, or the first of several.
+    pub fn source(&self) -> String {
+        match self.parts.as_slice() {
+            [only] => only.label.clone(),
+            [first, rest @ ..] => format!(
+                "{} and {} more object{}",
+                first.label,
+                rest.len(),
+                if rest.len() == 1 { "" } else { "s" }
+            ),
+            [] => "no objects".into(),
+        }
+    }
+
+    /// The job's figures: its parts' added up (reactive when read inside a view).
+    pub fn totals(&self) -> Progress {
+        let parts: Vec<Progress> = self.parts.iter().map(|part| part.progress.get()).collect();
+        combine(&parts, self.current.get())
+    }
+
+    /// The job's manifest.
+    pub fn manifest(&self) -> JobManifest {
+        self.manifest.get_value()
     }
 
     /// Asks the running job to pause (requests in flight finish first).
@@ -153,23 +213,23 @@ impl JobView {
     }
 }
 
-fn source_label(source: &SourceIdentity) -> String {
-    source
-        .url
-        .clone()
-        .or_else(|| source.name.clone())
-        .unwrap_or_else(|| "unnamed source".into())
-}
-
 /// What an analyst asked for in the form.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
-    /// The presigned URL.
-    pub url: String,
+    /// The presigned URLs, imported in this order.
+    pub urls: Vec<String>,
     /// What lands where.
     pub settings: ImportSettings,
     /// Speed knobs.
     pub tuning: Tuning,
+}
+
+/// How one part's run ended.
+enum PartEnd {
+    /// Imported: go on with the next part.
+    Completed,
+    /// Stopped (paused, failed, needs a fresh URL, ...): the job's state says why.
+    Stopped,
 }
 
 /// Everything a running job needs from the page.
@@ -189,101 +249,176 @@ impl Runner {
             js_sys::Date::now() as u64,
             (js_sys::Math::random() * 1e9) as u64
         );
-        let view = JobView::new(
-            id,
-            redact(&request.url),
-            request.settings.index.clone(),
-            JobState::Starting,
-        );
-        view.requested.set_value(Some((request.settings, request.tuning)));
+        let labels = request.urls.iter().map(|url| redact(url)).collect();
+        let manifest = JobManifest::new(id, js_sys::Date::now() as u64, request.settings, request.tuning, labels);
+        let view = JobView::new(manifest.clone(), &[], JobState::Starting);
         let runner = self.clone();
         let job = view.clone();
         spawn_local(async move {
-            runner.run(job, request.url).await;
+            // The manifest and the URLs are stored first, so a reload at any moment finds the whole job.
+            let stored = async {
+                let store = IdbStore::open().await?;
+                store.save_manifest(&manifest).await?;
+                for (part, url) in manifest.parts.iter().zip(&request.urls) {
+                    store.remember_source_url(&part.id, url).await?;
+                }
+                Ok::<_, sluice_engine::job::StoreError>(())
+            };
+            match stored.await {
+                Ok(()) => runner.run(job, None).await,
+                Err(error) => job.state.set(JobState::Failed(error.to_string())),
+            }
         });
         view
     }
 
-    /// Starts a job over from byte 0 after its object changed: its checkpoint and failed records are deleted, its
-    /// settings kept.
+    /// Starts the current object over from byte 0 after it changed: its checkpoint and failed records are deleted;
+    /// the objects before it stay imported.
     pub fn start_over(&self, view: JobView) {
         view.state.set(JobState::Starting);
         let runner = self.clone();
         spawn_local(async move {
-            let store = match IdbStore::open().await {
-                Ok(store) => store,
-                Err(error) => return view.state.set(JobState::Failed(error.to_string())),
+            let part = view.parts[view.current.get_untracked()].clone();
+            let restarted = async {
+                let store = IdbStore::open().await?;
+                let url = store.source_url(&part.id).await?;
+                store.delete_part(&part.id).await?;
+                if let Some(url) = &url {
+                    store.remember_source_url(&part.id, url).await?;
+                }
+                Ok::<_, sluice_engine::job::StoreError>(url)
             };
-            let checkpoint = store.load(&view.id).await.ok().flatten();
-            let url = store.source_url(&view.id).await.ok().flatten();
-            let (Some(checkpoint), Some(url)) = (checkpoint, url) else {
-                return view.state.set(JobState::Failed(
-                    "this import's settings or URL are no longer stored in this browser; start a new import".into(),
-                ));
-            };
-            if let Err(error) = store.delete_job(&view.id).await {
-                return view.state.set(JobState::Failed(error.to_string()));
+            match restarted.await {
+                Ok(Some(_)) => {
+                    part.progress.set(Progress::default());
+                    runner.run(view, None).await
+                }
+                Ok(None) => view.state.set(JobState::NeedsFreshUrl(format!(
+                    "the URL of {} is no longer stored in this browser",
+                    part.label
+                ))),
+                Err(error) => view.state.set(JobState::Failed(error.to_string())),
             }
-            view.requested.set_value(Some((checkpoint.settings, Tuning::default())));
-            view.progress.set(Progress::default());
-            runner.run(view, url).await;
         });
     }
 
-    /// Resumes a stored job with `url` (its remembered URL, or a fresh one for the same object).
-    pub fn resume(&self, view: JobView, url: String) {
+    /// Resumes a stored job: with the remembered URLs, or with `fresh_url` for the object it stopped at (a fresh
+    /// presigned URL for the same object).
+    pub fn resume(&self, view: JobView, fresh_url: Option<String>) {
         view.state.set(JobState::Starting);
         let runner = self.clone();
         spawn_local(async move {
-            runner.run(view, url).await;
+            runner.run(view, fresh_url).await;
         });
     }
 
-    async fn run(&self, view: JobView, url: String) {
-        let fail = |message: String| view.state.set(JobState::Failed(message));
+    /// Runs the job's parts in order from the first one not completed.
+    async fn run(&self, view: JobView, mut fresh_url: Option<String>) {
         let store = match IdbStore::open().await {
             Ok(store) => store,
-            Err(error) => return fail(error.to_string()),
+            Err(error) => return view.state.set(JobState::Failed(error.to_string())),
         };
+        let mut statuses = Vec::new();
+        for part in &view.parts {
+            match store.load(&part.id).await {
+                Ok(checkpoint) => statuses.push(checkpoint.map(|c| c.status)),
+                Err(error) => return view.state.set(JobState::Failed(error.to_string())),
+            }
+        }
+        if view.parts.len() > 1 {
+            self.learn_sizes(&view, &store, &statuses).await;
+        }
+        let Some(first) = next_part(&statuses) else {
+            return view.state.set(JobState::Completed);
+        };
+        for n in first..view.parts.len() {
+            view.current.set(n);
+            let part = &view.parts[n];
+            let url = match fresh_url.take() {
+                Some(url) => Some(url),
+                None => store.source_url(&part.id).await.ok().flatten(),
+            };
+            let Some(url) = url else {
+                return view.state.set(JobState::NeedsFreshUrl(format!(
+                    "the URL of {} is no longer stored in this browser",
+                    part.label
+                )));
+            };
+            match self.run_part(&view, &store, n, url).await {
+                PartEnd::Completed => {
+                    // A presigned URL is a secret: keep it no longer than needed.
+                    let _ = store.forget_source_url(&part.id).await;
+                }
+                PartEnd::Stopped => return,
+            }
+        }
+        view.state.set(JobState::Completed);
+    }
+
+    /// Probes the objects not started yet, so the job's progress bar knows the total size from the start.
+    async fn learn_sizes(&self, view: &JobView, store: &IdbStore, statuses: &[Option<JobStatus>]) {
+        for (part, status) in view.parts.iter().zip(statuses) {
+            if status.is_some() || part.progress.with_untracked(|p| p.total_bytes.is_some()) {
+                continue;
+            }
+            if let Ok(Some(url)) = store.source_url(&part.id).await {
+                if let Ok((_, identity)) = FetchSource::probe(&url).await {
+                    let size = identity.size.filter(|_| !identity.gzip);
+                    part.progress.update(|p| p.total_bytes = size);
+                }
+            }
+        }
+    }
+
+    async fn run_part(&self, view: &JobView, store: &IdbStore, n: usize, url: String) -> PartEnd {
+        let part = &view.parts[n];
+        let stop = |state: JobState| {
+            view.state.set(state);
+            PartEnd::Stopped
+        };
+        let fail = |message: String| stop(JobState::Failed(message));
         let (source, identity) = match FetchSource::probe(&url).await {
             Ok(probed) => probed,
-            Err(error) if error.kind == sluice_engine::job::SourceErrorKind::Expired => {
-                return view.state.set(JobState::NeedsFreshUrl(error.message))
+            Err(error) if error.kind == SourceErrorKind::Expired => {
+                return stop(JobState::NeedsFreshUrl(format!("{}: {}", part.label, error.message)))
             }
-            Err(error) => return fail(error.message),
+            Err(error) => return fail(format!("{}: {}", part.label, error.message)),
         };
-        let requested = view.requested.get_value();
-        let tuning = requested.as_ref().map(|(_, tuning)| tuning.clone()).unwrap_or_default();
-        let checkpoint = match (store.load(&view.id).await, requested) {
-            (Ok(Some(checkpoint)), _) => {
+        let manifest = view.manifest.get_value();
+        let checkpoint = match store.load(&part.id).await {
+            Ok(Some(checkpoint)) => {
                 match checkpoint.check_resume(&identity, &checkpoint.settings) {
                     Ok(()) => {}
-                    Err(refusal @ sluice_engine::checkpoint::ResumeRefusal::SourceChanged(_)) => {
+                    Err(refusal @ ResumeRefusal::SourceChanged(_)) => {
                         // Keep the URL (if it is a fresh one) so "Start over" can use it.
-                        let _ = store.remember_source_url(&view.id, &url).await;
-                        return view.state.set(JobState::Changed(refusal.to_string()));
+                        let _ = store.remember_source_url(&part.id, &url).await;
+                        return stop(JobState::Changed(format!("{}: {refusal}", part.label)));
                     }
                     Err(refusal) => return fail(refusal.to_string()),
                 }
                 checkpoint
             }
-            (Ok(None), Some((settings, _))) => {
-                if let Err(message) = settings.validate() {
+            Ok(None) => {
+                if let Err(message) = manifest.settings.validate() {
                     return fail(message);
                 }
-                Checkpoint::start(view.id.clone(), identity.clone(), settings, js_sys::Date::now() as u64)
+                Checkpoint::start(
+                    part.id.clone(),
+                    identity.clone(),
+                    manifest.settings.clone(),
+                    js_sys::Date::now() as u64,
+                )
             }
-            (Ok(None), None) => return fail("this job's checkpoint is gone from the browser's storage".into()),
-            (Err(error), _) => return fail(error.to_string()),
+            Err(error) => return fail(error.to_string()),
         };
-        if let Err(error) = store.remember_source_url(&view.id, &url).await {
+        if let Err(error) = store.remember_source_url(&part.id, &url).await {
             return fail(error.to_string());
         }
         let (control, commands) = mpsc::unbounded();
         view.control.set_value(Some(control));
         view.state.set(JobState::Running);
         let sink = ProxySink::new(&self.proxy, self.token.get_untracked());
-        let progress = view.progress;
+        let progress = part.progress;
         let rates = view.rates;
         let mut on_progress = move |figures: &Progress| {
             progress.set(figures.clone());
@@ -297,14 +432,14 @@ impl Runner {
         let result = run_job(
             JobPlan {
                 checkpoint,
-                tuning,
+                tuning: manifest.tuning.clone(),
                 seed: (js_sys::Math::random() * 1e15) as u64,
             },
             source,
             JobIo {
                 sink: &sink,
-                checkpoints: &store,
-                dead_letters: &store,
+                checkpoints: store,
+                dead_letters: store,
                 clock: &BrowserClock,
             },
             commands,
@@ -313,25 +448,19 @@ impl Runner {
         .await;
         view.control.set_value(None);
         match result {
-            Ok(outcome) => {
-                view.state.set(match outcome.status {
-                    JobStatus::Completed => JobState::Completed,
-                    JobStatus::Paused => JobState::Paused,
-                    JobStatus::Cancelled => JobState::Cancelled,
-                    _ => JobState::Interrupted,
-                });
-                if outcome.status == JobStatus::Completed {
-                    // A presigned URL is a secret: keep it no longer than needed.
-                    let _ = store.forget_source_url(&view.id).await;
-                }
-            }
+            Ok(outcome) => match outcome.status {
+                JobStatus::Completed => PartEnd::Completed,
+                JobStatus::Paused => stop(JobState::Paused),
+                JobStatus::Cancelled => stop(JobState::Cancelled),
+                _ => stop(JobState::Interrupted),
+            },
             Err(failure) if failure.kind == FailureKind::SourceExpired => {
-                view.state.set(JobState::NeedsFreshUrl(failure.message))
+                stop(JobState::NeedsFreshUrl(format!("{}: {}", part.label, failure.message)))
             }
             Err(failure) if failure.kind == FailureKind::SourceChanged => {
-                view.state.set(JobState::Changed(failure.message))
+                stop(JobState::Changed(format!("{}: {}", part.label, failure.message)))
             }
-            Err(failure) => view.state.set(JobState::Failed(failure.message)),
+            Err(failure) => fail(failure.message),
         }
     }
 }

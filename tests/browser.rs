@@ -12,6 +12,7 @@ use sluice::browser::fetch_source::FetchSource;
 use sluice::browser::sink::ProxySink;
 use sluice::browser::store::IdbStore;
 use sluice_engine::job::{JobIo, JobPlan, SourceErrorKind};
+use sluice_engine::manifest::JobManifest;
 use sluice_engine::split::Span;
 use sluice_engine::{
     run_job, ByteSource, Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore, ImportSettings, JobStatus,
@@ -28,6 +29,12 @@ const OBJECTS: &str = match option_env!("SLUICE_TEST_OBJECTS") {
 const PROXY: &str = match option_env!("SLUICE_TEST_PROXY") {
     Some(url) => url,
     None => "http://127.0.0.1:18080",
+};
+
+/// The same objects through the sandbox's download-cutting proxy (scripts/browser-tests.sh arms the cuts).
+const CUT_OBJECTS: &str = match option_env!("SLUICE_TEST_CUT_OBJECTS") {
+    Some(url) => url,
+    None => "http://127.0.0.1:19001",
 };
 
 fn unique(name: &str) -> String {
@@ -81,7 +88,7 @@ async fn indexeddb_keeps_checkpoints_and_dead_letters_across_reopening() {
     assert!(reopened.source_url("job-1").await.unwrap().is_some());
     reopened.forget_source_url("job-1").await.unwrap();
     assert_eq!(reopened.source_url("job-1").await.unwrap(), None);
-    reopened.delete_job("job-1").await.unwrap();
+    reopened.delete_part("job-1").await.unwrap();
     assert_eq!(reopened.load("job-1").await.unwrap(), None);
     assert!(reopened.dead_letters("job-1", 100).await.unwrap().is_empty());
     assert_eq!(
@@ -89,6 +96,72 @@ async fn indexeddb_keeps_checkpoints_and_dead_letters_across_reopening() {
         1,
         "other jobs are untouched"
     );
+}
+
+fn checkpoint_for(part_id: &str, offset: u64) -> Checkpoint {
+    let mut checkpoint = Checkpoint::start(
+        part_id,
+        SourceIdentity {
+            url: Some(format!("https://b.s3.amazonaws.com/{part_id}.jsonl")),
+            etag: Some("\"e\"".into()),
+            size: Some(1000),
+            ..SourceIdentity::default()
+        },
+        ImportSettings::new("logs"),
+        1,
+    );
+    checkpoint.committed_offset = offset;
+    checkpoint
+}
+
+#[wasm_bindgen_test]
+async fn a_version_1_database_upgrades_and_its_jobs_are_kept() {
+    let database = unique("sluice-upgrade");
+    // A browser that last ran a version-1 build: checkpoints, one object per job, no manifests.
+    let old = IdbStore::open_at_version(&database, 1).await.unwrap();
+    old.save(&checkpoint_for("job-old", 400)).await.unwrap();
+    old.remember_source_url("job-old", "https://b.s3.amazonaws.com/job-old.jsonl?X-Amz-Signature=s")
+        .await
+        .unwrap();
+    old.close();
+
+    let upgraded = IdbStore::open_named(&database).await.unwrap();
+    let manifest = JobManifest::new(
+        "job-new",
+        2,
+        ImportSettings::new("logs"),
+        Tuning::default(),
+        vec!["first".into(), "second".into()],
+    );
+    upgraded.save_manifest(&manifest).await.unwrap();
+    upgraded.save(&checkpoint_for("job-new#0", 1000)).await.unwrap();
+    let jobs = upgraded.jobs().await.unwrap();
+    assert_eq!(jobs.len(), 2, "the old job and the new one");
+    let (lone, parts) = &jobs[0];
+    assert_eq!(lone.id, "job-old");
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0].as_ref().map(|c| c.committed_offset), Some(400));
+    let (several, parts) = &jobs[1];
+    assert_eq!(several, &manifest);
+    assert_eq!(parts.iter().map(Option::is_some).collect::<Vec<_>>(), [true, false]);
+
+    upgraded
+        .store(
+            "job-new#0",
+            &[DeadLetter {
+                offset: 3,
+                end: 4,
+                reason: "not JSON".into(),
+                record: None,
+            }],
+        )
+        .await
+        .unwrap();
+    upgraded.delete_job(&manifest).await.unwrap();
+    let left = upgraded.jobs().await.unwrap();
+    assert_eq!(left.len(), 1, "deleting a job removes its manifest and parts only");
+    assert!(upgraded.dead_letters("job-new#0", 10).await.unwrap().is_empty());
+    assert!(upgraded.source_url("job-old").await.unwrap().is_some());
 }
 
 async fn whole_object(url: &str) -> Vec<u8> {
@@ -141,6 +214,54 @@ async fn fetch_source_resumes_with_range_and_detects_changes() {
         "presigned URLs are never shown: {}",
         error.message
     );
+}
+
+#[wasm_bindgen_test]
+async fn fetch_source_reconnects_after_a_cut_download_from_the_last_byte() {
+    let whole = whole_object(&format!("{OBJECTS}/sample/events.jsonl")).await;
+    let (mut source, _) = FetchSource::probe(&format!("{CUT_OBJECTS}/sample/events.jsonl"))
+        .await
+        .unwrap();
+    source.open(0).await.unwrap();
+    let (mut bytes, mut cuts) = (Vec::new(), 0);
+    loop {
+        match source.next_chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(error) => {
+                assert_eq!(error.kind, SourceErrorKind::Transient, "{}", error.message);
+                cuts += 1;
+                assert!(cuts < 100, "the download never finished");
+                // What the engine does: reopen at the last byte consumed.
+                source.open(bytes.len() as u64).await.unwrap();
+            }
+        }
+    }
+    assert!(cuts >= 2, "the proxy cut the download ({cuts} cuts seen)");
+    assert_eq!(bytes.len(), whole.len());
+    assert!(
+        bytes == whole,
+        "the bytes across reconnections are the object's, in order, once"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_gzip_object_is_inflated_and_resumes_at_a_decompressed_offset() {
+    let plain = whole_object(&format!("{OBJECTS}/sample/events.jsonl")).await;
+    let url = format!("{OBJECTS}/sample/events.jsonl.gz");
+    let (mut source, identity) = FetchSource::probe(&url).await.unwrap();
+    assert!(identity.gzip);
+    assert!(
+        identity.size.unwrap() < plain.len() as u64 / 2,
+        "the object is compressed"
+    );
+    assert_eq!(whole_object(&url).await, plain);
+    source.open(5000).await.unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = source.next_chunk().await.unwrap() {
+        rest.extend_from_slice(&chunk);
+    }
+    assert!(rest == plain[5000..], "offsets count decompressed bytes");
 }
 
 #[wasm_bindgen_test]

@@ -17,14 +17,29 @@ use super::js_error_text;
 pub const CORS_HELP: &str = "the bucket's CORS configuration must allow GET from this site and expose the ETag, \
                              Content-Range and Content-Length headers";
 
+/// How an object's bytes are compressed, which decides how a resume reaches its offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    /// Plain bytes: a resume asks for `Range: bytes=<offset>-`.
+    None,
+    /// A stored `.gz` (or `Content-Type: application/gzip`): inflated with `DecompressionStream`.
+    Inflate,
+    /// Served with `Content-Encoding: gzip`: `fetch` inflates it by itself.
+    ByBrowser,
+}
+
 /// A streamed object.
 pub struct FetchSource {
     url: String,
     etag: Option<String>,
     size: Option<u64>,
+    compression: Compression,
     body: Option<wasm_streams::readable::IntoStream<'static>>,
-    /// Bytes to discard when a server ignored the Range header.
+    /// Bytes to discard before the first one to import: a server that ignored the Range header, or the
+    /// decompressed bytes already imported from a gzip object (which cannot be entered in the middle).
     skip: u64,
+    /// The absolute offset of the next byte handed to the engine.
+    position: u64,
 }
 
 async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
@@ -94,7 +109,14 @@ impl FetchSource {
         let media = header(&response, "content-type")
             .unwrap_or_default()
             .to_ascii_lowercase();
-        identity.gzip |= encoding.contains("gzip") || media.contains("gzip");
+        let compression = if encoding.contains("gzip") {
+            Compression::ByBrowser
+        } else if identity.gzip || media.contains("gzip") {
+            Compression::Inflate
+        } else {
+            Compression::None
+        };
+        identity.gzip = compression != Compression::None;
         let content_range = header(&response, "content-range");
         let answer = ObjectAnswer {
             status,
@@ -119,8 +141,10 @@ impl FetchSource {
                 url: url.to_string(),
                 etag: identity.etag.clone(),
                 size: identity.size,
+                compression,
                 body: None,
                 skip: 0,
+                position: 0,
             },
             identity,
         ))
@@ -132,8 +156,14 @@ impl FetchSource {
             url: url.to_string(),
             etag: identity.etag.clone(),
             size: identity.size,
+            compression: if identity.gzip {
+                Compression::Inflate
+            } else {
+                Compression::None
+            },
             body: None,
             skip: 0,
+            position: 0,
         }
     }
 }
@@ -141,7 +171,17 @@ impl FetchSource {
 impl ByteSource for FetchSource {
     async fn open(&mut self, absolute_byte_offset: u64) -> Result<(), SourceError> {
         self.body = None;
-        let mut headers = vec![("Range", format!("bytes={absolute_byte_offset}-"))];
+        self.position = absolute_byte_offset;
+        // Offsets in a gzip object count decompressed bytes: download from the start and skip up to the offset
+        // (nothing before it is sent again, only read again).
+        let (range_start, decompressed_skip) = match self.compression {
+            Compression::None => (absolute_byte_offset, 0),
+            Compression::Inflate | Compression::ByBrowser => (0, absolute_byte_offset),
+        };
+        let mut headers = vec![];
+        if range_start > 0 {
+            headers.push(("Range", format!("bytes={range_start}-")));
+        }
         if let Some(etag) = &self.etag {
             headers.push(("If-Match", etag.clone()));
         }
@@ -153,14 +193,18 @@ impl ByteSource for FetchSource {
             content_length: header(&response, "content-length").and_then(|l| l.parse().ok()),
             etag: etag.as_deref(),
         };
-        match resumed_answer(&answer, absolute_byte_offset, self.size, self.etag.as_deref())? {
-            Resumed::Stream { skip } => self.skip = skip,
+        match resumed_answer(&answer, range_start, self.size, self.etag.as_deref())? {
+            Resumed::Stream { skip } => self.skip = skip + decompressed_skip,
             Resumed::Finished => return Ok(()),
             Resumed::Status(status) => return Err(source_status_error(status, &body_text(&response).await, &self.url)),
         }
         let stream = response
             .body()
             .ok_or_else(|| SourceError::new(SourceErrorKind::Transient, "the response has no body"))?;
+        let stream = match self.compression {
+            Compression::Inflate => super::gunzip(&stream).map_err(|m| SourceError::new(SourceErrorKind::Fatal, m))?,
+            Compression::None | Compression::ByBrowser => stream,
+        };
         self.body = Some(wasm_streams::ReadableStream::from_raw(stream).into_stream());
         Ok(())
     }
@@ -172,6 +216,15 @@ impl ByteSource for FetchSource {
             };
             let Some(chunk) = body.next().await else {
                 self.body = None;
+                // A connection closed early can look like an end: only the size tells them apart.
+                if let (Compression::None, Some(size)) = (self.compression, self.size) {
+                    if self.position < size {
+                        return Err(SourceError::new(
+                            SourceErrorKind::Transient,
+                            format!("the download ended early, at byte {} of {size}", self.position),
+                        ));
+                    }
+                }
                 return Ok(None);
             };
             let chunk = chunk.map_err(|error| {
@@ -184,6 +237,7 @@ impl ByteSource for FetchSource {
             let skip = self.skip.min(bytes.len() as u64) as usize;
             self.skip -= skip as u64;
             if skip < bytes.len() {
+                self.position += (bytes.len() - skip) as u64;
                 return Ok(Some(if skip == 0 { bytes } else { bytes[skip..].to_vec() }));
             }
         }

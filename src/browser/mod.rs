@@ -2,7 +2,7 @@
 //!
 //! - [`clock::BrowserClock`]: `Date.now()` and `setTimeout`;
 //! - [`fetch_source::FetchSource`]: an object behind a (presigned) URL through `fetch` and `ReadableStream`, resumed
-//!   with `Range` + `If-Match`;
+//!   with `Range` + `If-Match`; gzip through [`gunzip`];
 //! - [`sink::ProxySink`]: bulk bodies to `sluice serve` over gloo-net;
 //! - [`store::IdbStore`]: checkpoints and dead letters in IndexedDB.
 
@@ -11,7 +11,32 @@ pub mod fetch_source;
 pub mod sink;
 pub mod store;
 
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
+
+// `DecompressionStream` is still behind web-sys's unstable flag; these two bindings are all Sluice needs.
+#[wasm_bindgen]
+extern "C" {
+    type DecompressionStream;
+    #[wasm_bindgen(constructor, catch)]
+    fn new(format: &str) -> Result<DecompressionStream, JsValue>;
+    #[wasm_bindgen(js_name = ReadableStream)]
+    type PipeableStream;
+    #[wasm_bindgen(method, js_name = pipeThrough)]
+    fn pipe_through(this: &PipeableStream, transform: &DecompressionStream) -> web_sys::ReadableStream;
+}
+
+/// The decompressed bytes of a gzip stream, through the browser's own `DecompressionStream` (native code, so
+/// inflating costs the tab almost nothing).
+pub fn gunzip(stream: &web_sys::ReadableStream) -> Result<web_sys::ReadableStream, String> {
+    let inflater = DecompressionStream::new("gzip").map_err(|e| {
+        format!(
+            "this browser cannot decompress gzip (DecompressionStream: {})",
+            js_error_text(&e)
+        )
+    })?;
+    Ok(stream.unchecked_ref::<PipeableStream>().pipe_through(&inflater))
+}
 
 /// A JavaScript error (or any thrown value) as text.
 pub fn js_error_text(value: &JsValue) -> String {

@@ -1,4 +1,8 @@
-//! Checkpoints, dead letters and source URLs in IndexedDB: one database, a versioned schema.
+//! Jobs, checkpoints, dead letters and source URLs in IndexedDB: one database, a versioned schema.
+//!
+//! Schema versions: 1 held checkpoints, dead letters and source URLs (one object per job); 2 adds `jobs`, the
+//! manifests of jobs of several objects. A version-1 checkpoint without a manifest still lists as a job of one
+//! object ([`JobManifest::for_lone_checkpoint`]), so upgrading loses nothing.
 //!
 //! Values are the engine's JSON documents as strings, so a checkpoint read here is the same document the CLI writes
 //! to a file. Dead letters are keyed by `job/offset` (offset zero-padded so keys sort by offset): storing one again
@@ -9,16 +13,18 @@ use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
 use sluice_engine::job::StoreError;
+use sluice_engine::manifest::JobManifest;
 use sluice_engine::{Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore};
 
 /// The database's name.
 pub const DATABASE: &str = "sluice";
 /// The schema version this build creates and reads. Each version's upgrade step lives in `upgrade`.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const CHECKPOINTS: &str = "checkpoints";
 const DEAD_LETTERS: &str = "dead_letters";
 const SOURCE_URLS: &str = "source_urls";
+const JOBS: &str = "jobs";
 
 fn store_error(context: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError(format!("browser storage (IndexedDB) failed to {context}: {error}"))
@@ -41,8 +47,13 @@ impl IdbStore {
 
     /// Opens a database with another name (tests use their own).
     pub async fn open_named(name: &str) -> Result<Self, StoreError> {
+        Self::open_at_version(name, SCHEMA_VERSION).await
+    }
+
+    /// Opens a database at an older schema version (tests of the upgrade path).
+    pub async fn open_at_version(name: &str, version: u32) -> Result<Self, StoreError> {
         let db = Database::open(name)
-            .with_version(SCHEMA_VERSION)
+            .with_version(version)
             .with_on_upgrade_needed(|event, db| {
                 // One step per version, applied in order, so a browser several versions behind catches up.
                 let old = event.old_version() as u32;
@@ -50,6 +61,9 @@ impl IdbStore {
                     db.create_object_store(CHECKPOINTS).build()?;
                     db.create_object_store(DEAD_LETTERS).build()?;
                     db.create_object_store(SOURCE_URLS).build()?;
+                }
+                if old < 2 && event.new_version().unwrap_or(0.0) >= 2.0 {
+                    db.create_object_store(JOBS).build()?;
                 }
                 Ok(())
             })
@@ -116,6 +130,25 @@ impl IdbStore {
             .map_err(|e| store_error("commit a delete", e))
     }
 
+    async fn get_all(&self, store: &str) -> Result<Vec<String>, StoreError> {
+        let transaction = self
+            .db
+            .transaction(store)
+            .build()
+            .map_err(|e| store_error("start a read", e))?;
+        let object_store = transaction
+            .object_store(store)
+            .map_err(|e| store_error("open a store", e))?;
+        Ok(object_store
+            .get_all()
+            .primitive()
+            .map_err(|e| store_error("list jobs", e))?
+            .await
+            .map_err(|e| store_error("list jobs", e))?
+            .filter_map(Result::ok)
+            .collect())
+    }
+
     /// A job's checkpoint.
     pub async fn load(&self, job_id: &str) -> Result<Option<Checkpoint>, StoreError> {
         match self.get(CHECKPOINTS, job_id).await? {
@@ -126,28 +159,51 @@ impl IdbStore {
         }
     }
 
-    /// Every job's checkpoint (unreadable ones are skipped).
+    /// Every checkpoint (unreadable ones are skipped).
     pub async fn list(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let transaction = self
-            .db
-            .transaction(CHECKPOINTS)
-            .build()
-            .map_err(|e| store_error("start a read", e))?;
-        let object_store = transaction
-            .object_store(CHECKPOINTS)
-            .map_err(|e| store_error("open a store", e))?;
-        let values: Vec<String> = object_store
-            .get_all()
-            .primitive()
-            .map_err(|e| store_error("list jobs", e))?
-            .await
-            .map_err(|e| store_error("list jobs", e))?
-            .filter_map(Result::ok)
-            .collect();
-        Ok(values
+        Ok(self
+            .get_all(CHECKPOINTS)
+            .await?
             .iter()
             .filter_map(|json| Checkpoint::from_json(json.as_bytes()).ok())
             .collect())
+    }
+
+    /// Saves a job's manifest.
+    pub async fn save_manifest(&self, manifest: &JobManifest) -> Result<(), StoreError> {
+        let json = serde_json::to_string(manifest).map_err(|e| store_error("encode a job", e))?;
+        self.put(JOBS, vec![(manifest.id.clone(), json)]).await
+    }
+
+    /// Every job with each part's checkpoint (`None` for a part not started yet), oldest first. Checkpoints stored
+    /// before manifests existed list as jobs of one object.
+    pub async fn jobs(&self) -> Result<Vec<(JobManifest, Vec<Option<Checkpoint>>)>, StoreError> {
+        let manifests: Vec<JobManifest> = self
+            .get_all(JOBS)
+            .await?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        let mut checkpoints: std::collections::HashMap<String, Checkpoint> = self
+            .list()
+            .await?
+            .into_iter()
+            .map(|checkpoint| (checkpoint.job_id.clone(), checkpoint))
+            .collect();
+        let mut jobs: Vec<_> = manifests
+            .into_iter()
+            .map(|manifest| {
+                let parts = manifest.parts.iter().map(|part| checkpoints.remove(&part.id)).collect();
+                (manifest, parts)
+            })
+            .collect();
+        jobs.extend(
+            checkpoints
+                .into_values()
+                .map(|lone| (JobManifest::for_lone_checkpoint(&lone), vec![Some(lone)])),
+        );
+        jobs.sort_by_key(|(manifest, _)| manifest.created_at_ms);
+        Ok(jobs)
     }
 
     /// Up to `limit` dead letters of a job, in source order.
@@ -191,16 +247,25 @@ impl IdbStore {
         self.delete(SOURCE_URLS, job_id.to_string(), job_id.to_string()).await
     }
 
-    /// Deletes everything about a job.
-    pub async fn delete_job(&self, job_id: &str) -> Result<(), StoreError> {
-        self.delete(CHECKPOINTS, job_id.to_string(), job_id.to_string()).await?;
-        self.forget_source_url(job_id).await?;
+    /// Deletes everything about one part (checkpoint, URL, dead letters): a fresh start for it.
+    pub async fn delete_part(&self, part_id: &str) -> Result<(), StoreError> {
+        self.delete(CHECKPOINTS, part_id.to_string(), part_id.to_string())
+            .await?;
+        self.forget_source_url(part_id).await?;
         self.delete(
             DEAD_LETTERS,
-            dead_letter_key(job_id, 0),
-            dead_letter_key(job_id, u64::MAX),
+            dead_letter_key(part_id, 0),
+            dead_letter_key(part_id, u64::MAX),
         )
         .await
+    }
+
+    /// Deletes everything about a job.
+    pub async fn delete_job(&self, manifest: &JobManifest) -> Result<(), StoreError> {
+        for part in &manifest.parts {
+            self.delete_part(&part.id).await?;
+        }
+        self.delete(JOBS, manifest.id.clone(), manifest.id.clone()).await
     }
 
     /// Closes the connection (tests reopen to check durability).

@@ -18,6 +18,7 @@
 //! - [`checkpoint`]: the versioned checkpoint document and resume validation.
 //! - [`job`]: the async driver and the traits adapters implement (`ByteSource`, `BulkSink`, `CheckpointStore`,
 //!   `DeadLetterStore`, `Clock`).
+//! - [`manifest`]: a job of several objects, each with its own checkpoint.
 //! - [`progress`]: figures for progress bars.
 //! - [`source_url`]: bucket, key and expiry of (presigned) source URLs.
 
@@ -29,6 +30,7 @@ pub mod checkpoint;
 pub mod dead_letter;
 pub mod format;
 pub mod job;
+pub mod manifest;
 pub mod progress;
 pub mod record;
 pub mod retry;

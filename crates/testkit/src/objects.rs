@@ -25,7 +25,8 @@ struct Store {
     objects: HashMap<(String, String), Object>,
     /// Seconds since the Unix epoch the server pretends it is (for expiry checks); `None` = the real clock.
     now: Option<u64>,
-    requests: Vec<String>,
+    /// `(bucket/key, Range header or "-")` of each GET, oldest first.
+    requests: Vec<(String, String)>,
 }
 
 /// A running object server. Dropping it stops it.
@@ -106,6 +107,15 @@ impl ObjectServer {
 
     /// The `Range` header of each GET so far (`-` when there was none).
     pub fn ranges(&self) -> Vec<String> {
+        lock(&self.store)
+            .requests
+            .iter()
+            .map(|(_, range)| range.clone())
+            .collect()
+    }
+
+    /// `(bucket/key, Range header or "-")` of each GET so far, oldest first.
+    pub fn requests(&self) -> Vec<(String, String)> {
         lock(&self.store).requests.clone()
     }
 }
@@ -160,7 +170,7 @@ async fn get_object(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
-    store.requests.push(range.clone());
+    store.requests.push((format!("{bucket}/{key}"), range.clone()));
     if let (Some(date), Some(expires)) = (query.get("X-Amz-Date"), query.get("X-Amz-Expires")) {
         let now = store.now.unwrap_or_else(|| {
             std::time::SystemTime::now()
