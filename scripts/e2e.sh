@@ -1,25 +1,35 @@
 #!/usr/bin/env bash
 # End-to-end tests of the built web app (tests/e2e/) in Debian's headless Chromium via playwright-core, against
-# `sluice serve --site dist`, the OpenSearch test server and the S3-like object server on loopback.
+# `sluice serve --site dist`, the OpenSearch test server and the S3-like object server on loopback (the sandbox, with
+# its download-cutting proxy and its control API, which the tests use to read the object server's request log,
+# rewrite objects and inject faults). A second proxy requires an analyst token.
 # Expects scripts/setup.sh to have run and dist/ to be built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 [ -f dist/index.html ] || { echo "dist/ is missing: run 'trunk build --release' first" >&2; exit 1; }
 
-objects_port=39000 opensearch_port=39200 site_port=38080 records=100000
+objects_port=39000 cut_port=39001 control_port=39002 opensearch_port=39200 site_port=38080 token_site_port=38081
+records=100000
 cargo build -p sluice-server -p sluice-testkit --bins
 mkdir -p target/e2e
 target/debug/sluice-sandbox --opensearch-port "$opensearch_port" --objects-port "$objects_port" \
-  --records "$records" --latency-ms 25 > target/e2e/sandbox.log 2>&1 &
+  --cut-port "$cut_port" --control-port "$control_port" --records "$records" --latency-ms 25 \
+  > target/e2e/sandbox.log 2>&1 &
 pids=$!
 target/debug/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" --allow-index 'sample*' \
   --site dist --listen "127.0.0.1:$site_port" > target/e2e/proxy.log 2>&1 &
 pids="$pids $!"
+SLUICE_TOKENS=e2e-analyst-token target/debug/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" \
+  --allow-index 'sample*' --site dist --listen "127.0.0.1:$token_site_port" > target/e2e/token-proxy.log 2>&1 &
+pids="$pids $!"
 trap 'kill $pids 2>/dev/null || true' EXIT
-for url in "http://127.0.0.1:$opensearch_port/" "http://127.0.0.1:$site_port/_sluice/config"; do
+for url in "http://127.0.0.1:$opensearch_port/" "http://127.0.0.1:$site_port/_sluice/config" \
+  "http://127.0.0.1:$token_site_port/_sluice/health" "http://127.0.0.1:$control_port/counts"; do
   for _ in $(seq 200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
-SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_OBJECTS="http://127.0.0.1:$objects_port" \
-SLUICE_E2E_RECORDS="$records" node --test --test-concurrency=1 tests/e2e/
+SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" \
+SLUICE_E2E_OBJECTS="http://127.0.0.1:$objects_port" SLUICE_E2E_CUT_OBJECTS="http://127.0.0.1:$cut_port" \
+SLUICE_E2E_CONTROL="http://127.0.0.1:$control_port" SLUICE_E2E_RECORDS="$records" \
+  node --test --test-concurrency=1 ${SLUICE_E2E_FILTER:+--test-name-pattern "$SLUICE_E2E_FILTER"} tests/e2e/

@@ -32,9 +32,11 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Importer() -> impl IntoView {
     let runner = Runner {
-        proxy: proxy_base(),
+        proxy: RwSignal::new(String::new()),
         token: RwSignal::new(stored("sluice.token", Storage::Session)),
     };
+    // Imports wait for the deploy-time configuration (it names the proxy).
+    let ready = RwSignal::new(false);
     let jobs: RwSignal<Vec<JobView>> = RwSignal::new(Vec::new());
     let banner: RwSignal<Option<String>> = RwSignal::new(None);
     let allowed: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
@@ -44,7 +46,12 @@ fn Importer() -> impl IntoView {
     {
         let runner = runner.clone();
         leptos::task::spawn_local(async move {
-            match load_proxy_config(&runner.proxy).await {
+            match site_config().await {
+                Ok(proxy) => runner.proxy.set(proxy),
+                Err(message) => proxy_problem.set(Some(message)),
+            }
+            ready.set(true);
+            match load_proxy_config(&runner.proxy.get_untracked()).await {
                 Ok((patterns, required)) => {
                     allowed.set(patterns);
                     token_required.set(required);
@@ -76,7 +83,7 @@ fn Importer() -> impl IntoView {
                     } />
             </div>
         })}
-        <ImportForm allowed=allowed on_start=start />
+        <ImportForm allowed=allowed ready=ready on_start=start />
         <label class="setting">
             <input type="checkbox" prop:checked=move || auto_resume.get()
                 on:change=move |ev| {
@@ -107,14 +114,44 @@ fn Importer() -> impl IntoView {
     view! { <p>"The importer runs in a browser."</p> }
 }
 
-/// The proxy's address: `config.json` beside the page may name one; otherwise the page's own origin.
+/// The proxy's address from `config.json` beside the page (`{"proxy": "https://proxy.example.com"}`): deploy-time
+/// configuration, no rebuild. Without the file, the proxy is the page's own origin (`sluice serve --site`).
 #[cfg(target_arch = "wasm32")]
-fn proxy_base() -> String {
-    // Read synchronously from a global the index page may set (deploy-time configuration without a rebuild).
-    js_sys::Reflect::get(&js_sys::global(), &"SLUICE_PROXY".into())
-        .ok()
-        .and_then(|v| v.as_string())
-        .unwrap_or_default()
+async fn site_config() -> Result<String, String> {
+    let response = match gloo_net::http::Request::get("config.json").send().await {
+        Ok(response) => response,
+        // Offline or blocked: the same origin is the best guess, and the proxy check below reports the rest.
+        Err(_) => return Ok(String::new()),
+    };
+    if response.status() == 404 {
+        return Ok(String::new());
+    }
+    let text = response.text().await.unwrap_or_default();
+    if !response.ok() {
+        return Err(format!(
+            "This site's config.json could not be read (HTTP {}); using this site's own address for the proxy.",
+            response.status()
+        ));
+    }
+    parse_site_config(&text)
+}
+
+/// Reads `config.json`: `{"proxy": "<base URL>"}`; an absent or empty `proxy` means the page's own origin.
+pub fn parse_site_config(text: &str) -> Result<String, String> {
+    let config: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| format!("This site's config.json is not valid JSON ({e}); ask whoever deployed it to fix it."))?;
+    match &config["proxy"] {
+        serde_json::Value::Null => Ok(String::new()),
+        serde_json::Value::String(url)
+            if url.is_empty() || url.starts_with("http://") || url.starts_with("https://") =>
+        {
+            Ok(url.trim_end_matches('/').to_string())
+        }
+        other => Err(format!(
+            "This site's config.json names the proxy as {other}; it must be an http(s) URL such as \
+             \"https://proxy.example.com\"."
+        )),
+    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -220,7 +257,11 @@ async fn resume_interrupted(
 /// The import form: URL + index + Import is enough; the rest has sensible defaults.
 #[cfg(target_arch = "wasm32")]
 #[component]
-fn ImportForm(allowed: RwSignal<Vec<String>>, on_start: impl Fn(ImportRequest) + 'static + Clone) -> impl IntoView {
+fn ImportForm(
+    allowed: RwSignal<Vec<String>>,
+    ready: RwSignal<bool>,
+    on_start: impl Fn(ImportRequest) + 'static + Clone,
+) -> impl IntoView {
     use sluice_engine::{Action, FormatChoice, IdStrategy, Tuning};
     let urls = RwSignal::new(String::new());
     let index = RwSignal::new(String::new());
@@ -353,7 +394,7 @@ fn ImportForm(allowed: RwSignal<Vec<String>>, on_start: impl Fn(ImportRequest) +
                 </div>
             </details>
             {move || problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
-            <button type="submit">"Import"</button>
+            <button type="submit" disabled=move || !ready.get()>"Import"</button>
         </form>
     }
 }
@@ -371,6 +412,9 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
         Signal::derive(move || job.totals())
     };
     let percent = move || {
+        if state.get() == JobState::Completed {
+            return Some(100.0);
+        }
         let p = totals.get();
         p.total_bytes
             .filter(|t| *t > 0)
@@ -379,19 +423,23 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
     let figures = {
         move || {
             let p = totals.get();
-            let eta = p
-                .eta_ms
-                .filter(|_| state.get().is_active())
-                .map(|ms| format!(" · about {} left", sluice_engine::progress::human_duration(ms)))
-                .unwrap_or_default();
+            // Rates and time left mean something only while the import runs.
+            let speed = if state.get().is_active() {
+                let eta = p
+                    .eta_ms
+                    .map(|ms| format!(" · about {} left", sluice_engine::progress::human_duration(ms)))
+                    .unwrap_or_default();
+                format!(
+                    " · {:.0} docs/s · {:.1} MB/s{eta}",
+                    p.docs_per_sec,
+                    p.bytes_per_sec / 1e6
+                )
+            } else {
+                String::new()
+            };
             format!(
-                "{} records read · {} indexed · {} failed · {} retried · {:.0} docs/s · {:.1} MB/s{eta}",
-                p.records,
-                p.indexed,
-                p.failed,
-                p.retried,
-                p.docs_per_sec,
-                p.bytes_per_sec / 1e6
+                "{} records read · {} indexed · {} failed · {} retried{speed}",
+                p.records, p.indexed, p.failed, p.retried
             )
         }
     };
@@ -468,8 +516,9 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
     view! {
         <article class="card job" aria-label=label>
             <h3>{title}</h3>
-            <progress max="100" value=move || percent().unwrap_or(0.0)
-                aria-label="Progress of this import">{move || format!("{:.0} %", percent().unwrap_or(0.0))}</progress>
+            // Without a known size (gzip) the bar has no value: an indeterminate bar, not a false 0 %.
+            <progress max="100" value=move || percent()
+                aria-label="Progress of this import">{move || percent().map_or("size unknown".into(), |p| format!("{p:.0} %"))}</progress>
             {several.then(|| view! {
                 <ol class="parts">
                     {parts.into_iter().enumerate().map(|(n, part)| {
@@ -477,7 +526,10 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                         let current = job.current;
                         let part_percent = move || {
                             let p = progress.get();
-                            p.total_bytes.filter(|t| *t > 0).map(|t| p.committed_offset as f64 / t as f64 * 100.0).unwrap_or(0.0)
+                            if p.status == Some(sluice_engine::JobStatus::Completed) {
+                                return Some(100.0);
+                            }
+                            p.total_bytes.filter(|t| *t > 0).map(|t| p.committed_offset as f64 / t as f64 * 100.0)
                         };
                         view! {
                             <li class:current=move || current.get() == n && state.get().is_active()>
@@ -672,6 +724,19 @@ pub fn engine_self_check() -> Result<SelfCheck, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_json_names_the_proxy_or_leaves_the_same_origin() {
+        assert_eq!(
+            parse_site_config(r#"{"proxy": "https://p.example.com/"}"#),
+            Ok("https://p.example.com".into())
+        );
+        assert_eq!(parse_site_config("{}"), Ok(String::new()));
+        assert_eq!(parse_site_config(r#"{"proxy": ""}"#), Ok(String::new()));
+        let wrong = parse_site_config(r#"{"proxy": 8080}"#).unwrap_err();
+        assert!(wrong.contains("must be an http(s) URL"), "{wrong}");
+        assert!(parse_site_config("{proxy:").unwrap_err().contains("not valid JSON"));
+    }
 
     #[test]
     fn the_self_check_passes_natively() {

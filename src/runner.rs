@@ -235,8 +235,8 @@ enum PartEnd {
 /// Everything a running job needs from the page.
 #[derive(Clone)]
 pub struct Runner {
-    /// The proxy's base URL ("" for the page's own origin).
-    pub proxy: String,
+    /// The proxy's base URL ("" for the page's own origin), from the site's `config.json`.
+    pub proxy: RwSignal<String>,
     /// The analyst token, if the proxy wants one (read when a job starts).
     pub token: RwSignal<Option<String>>,
 }
@@ -372,6 +372,14 @@ impl Runner {
 
     async fn run_part(&self, view: &JobView, store: &IdbStore, n: usize, url: String) -> PartEnd {
         let part = &view.parts[n];
+        // With several objects, say which one a problem is about.
+        let about = |message: String| {
+            if view.parts.len() > 1 {
+                format!("{}: {message}", part.label)
+            } else {
+                message
+            }
+        };
         let stop = |state: JobState| {
             view.state.set(state);
             PartEnd::Stopped
@@ -380,9 +388,9 @@ impl Runner {
         let (source, identity) = match FetchSource::probe(&url).await {
             Ok(probed) => probed,
             Err(error) if error.kind == SourceErrorKind::Expired => {
-                return stop(JobState::NeedsFreshUrl(format!("{}: {}", part.label, error.message)))
+                return stop(JobState::NeedsFreshUrl(about(error.message)))
             }
-            Err(error) => return fail(format!("{}: {}", part.label, error.message)),
+            Err(error) => return fail(about(error.message)),
         };
         let manifest = view.manifest.get_value();
         let checkpoint = match store.load(&part.id).await {
@@ -392,7 +400,7 @@ impl Runner {
                     Err(refusal @ ResumeRefusal::SourceChanged(_)) => {
                         // Keep the URL (if it is a fresh one) so "Start over" can use it.
                         let _ = store.remember_source_url(&part.id, &url).await;
-                        return stop(JobState::Changed(format!("{}: {refusal}", part.label)));
+                        return stop(JobState::Changed(about(refusal.to_string())));
                     }
                     Err(refusal) => return fail(refusal.to_string()),
                 }
@@ -417,7 +425,7 @@ impl Runner {
         let (control, commands) = mpsc::unbounded();
         view.control.set_value(Some(control));
         view.state.set(JobState::Running);
-        let sink = ProxySink::new(&self.proxy, self.token.get_untracked());
+        let sink = ProxySink::new(&self.proxy.get_untracked(), self.token.get_untracked());
         let progress = part.progress;
         let rates = view.rates;
         let mut on_progress = move |figures: &Progress| {
@@ -455,12 +463,12 @@ impl Runner {
                 _ => stop(JobState::Interrupted),
             },
             Err(failure) if failure.kind == FailureKind::SourceExpired => {
-                stop(JobState::NeedsFreshUrl(format!("{}: {}", part.label, failure.message)))
+                stop(JobState::NeedsFreshUrl(about(failure.message)))
             }
             Err(failure) if failure.kind == FailureKind::SourceChanged => {
-                stop(JobState::Changed(format!("{}: {}", part.label, failure.message)))
+                stop(JobState::Changed(about(failure.message)))
             }
-            Err(failure) => fail(failure.message),
+            Err(failure) => fail(about(failure.message)),
         }
     }
 }

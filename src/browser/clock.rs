@@ -21,3 +21,38 @@ impl Clock for BrowserClock {
         let _ = JsFuture::from(promise).await;
     }
 }
+
+/// Work the import may do on the main thread before it lets the page paint and handle input (ms). Chromium counts a
+/// task over 50 ms as a "long task" that makes a page feel stuck; this keeps each well under.
+const WORK_BUDGET_MS: f64 = 10.0;
+
+thread_local! {
+    static LAST_YIELD: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+}
+
+fn performance_now() -> f64 {
+    web_sys::window()
+        .and_then(|window| window.performance())
+        .map_or_else(js_sys::Date::now, |performance| performance.now())
+}
+
+/// Gives the main thread back to the page when the import has worked for longer than its budget since the last
+/// time. Awaiting one promise after another runs as microtasks inside a single task, so without this a fast
+/// download (many chunks already buffered) would be split and batched in one long task. A `MessageChannel` message
+/// is a new task that, unlike a nested `setTimeout`, is not clamped to 4 ms.
+pub async fn yield_if_due() {
+    let now = performance_now();
+    if now - LAST_YIELD.with(std::cell::Cell::get) < WORK_BUDGET_MS {
+        return;
+    }
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let Ok(channel) = web_sys::MessageChannel::new() else {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            return;
+        };
+        channel.port1().set_onmessage(Some(&resolve));
+        let _ = channel.port2().post_message(&wasm_bindgen::JsValue::NULL);
+    });
+    let _ = JsFuture::from(promise).await;
+    LAST_YIELD.with(|last| last.set(performance_now()));
+}

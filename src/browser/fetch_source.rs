@@ -9,7 +9,7 @@ use sluice_engine::source_url::{
 use sluice_engine::{ByteSource, SourceIdentity};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Headers, Request, RequestInit, Response};
+use web_sys::{Headers, Request, RequestCache, RequestInit, Response};
 
 use super::js_error_text;
 
@@ -40,7 +40,13 @@ pub struct FetchSource {
     skip: u64,
     /// The absolute offset of the next byte handed to the engine.
     position: u64,
+    /// The rest of the chunk the stream gave last, and where in it the next piece starts.
+    pending: Option<(js_sys::Uint8Array, u32)>,
 }
+
+/// The most bytes handed to the engine at once. The browser may deliver megabytes in one chunk; splitting and
+/// batching that in one go would hold the main thread for tens of milliseconds. 128 KiB takes a few.
+const MAX_PIECE: u32 = 128 * 1024;
 
 async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
     let header_map = Headers::new().map_err(|e| SourceError::new(SourceErrorKind::Fatal, js_error_text(&e)))?;
@@ -51,6 +57,9 @@ async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, Source
     }
     let init = RequestInit::new();
     init.set_method("GET");
+    // Never from the HTTP cache: a cached probe would hide a rewritten object (an old ETag), and a cached range
+    // would not be the bytes the server has now.
+    init.set_cache(RequestCache::NoStore);
     init.set_headers(&header_map);
     let request = Request::new_with_str_and_init(url, &init).map_err(|e| {
         SourceError::new(
@@ -145,6 +154,7 @@ impl FetchSource {
                 body: None,
                 skip: 0,
                 position: 0,
+                pending: None,
             },
             identity,
         ))
@@ -164,6 +174,7 @@ impl FetchSource {
             body: None,
             skip: 0,
             position: 0,
+            pending: None,
         }
     }
 }
@@ -171,6 +182,7 @@ impl FetchSource {
 impl ByteSource for FetchSource {
     async fn open(&mut self, absolute_byte_offset: u64) -> Result<(), SourceError> {
         self.body = None;
+        self.pending = None;
         self.position = absolute_byte_offset;
         // Offsets in a gzip object count decompressed bytes: download from the start and skip up to the offset
         // (nothing before it is sent again, only read again).
@@ -210,7 +222,23 @@ impl ByteSource for FetchSource {
     }
 
     async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        super::clock::yield_if_due().await;
         loop {
+            if let Some((chunk, at)) = self.pending.take() {
+                // Bytes to skip are dropped here, without copying them out of JavaScript.
+                let skip = self.skip.min(u64::from(chunk.length() - at)) as u32;
+                self.skip -= u64::from(skip);
+                let from = at + skip;
+                let to = chunk.length().min(from.saturating_add(MAX_PIECE));
+                if to < chunk.length() {
+                    self.pending = Some((chunk.clone(), to));
+                }
+                if from < to {
+                    self.position += u64::from(to - from);
+                    return Ok(Some(chunk.subarray(from, to).to_vec()));
+                }
+                continue;
+            }
             let Some(body) = self.body.as_mut() else {
                 return Ok(None);
             };
@@ -233,13 +261,7 @@ impl ByteSource for FetchSource {
                     format!("the download was interrupted: {}", js_error_text(&error)),
                 )
             })?;
-            let bytes = js_sys::Uint8Array::new(&chunk).to_vec();
-            let skip = self.skip.min(bytes.len() as u64) as usize;
-            self.skip -= skip as u64;
-            if skip < bytes.len() {
-                self.position += (bytes.len() - skip) as u64;
-                return Ok(Some(if skip == 0 { bytes } else { bytes[skip..].to_vec() }));
-            }
+            self.pending = Some((js_sys::Uint8Array::new(&chunk), 0));
         }
     }
 }

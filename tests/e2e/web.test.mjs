@@ -1,16 +1,22 @@
 // End-to-end tests of the web app in Debian's headless Chromium, driven by playwright-core, against
 // `sluice serve --site dist` + the OpenSearch test server + the S3-like object server (scripts/e2e.sh starts them).
-// Screenshots go to target/screenshots/.
+// The sandbox's control API shows the object server's request log (where each resumed download started), rewrites
+// objects and injects faults. Screenshots go to target/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
 const SITE = process.env.SLUICE_E2E_SITE;
+const TOKEN_SITE = process.env.SLUICE_E2E_TOKEN_SITE;
 const OBJECTS = process.env.SLUICE_E2E_OBJECTS;
+const CUT_OBJECTS = process.env.SLUICE_E2E_CUT_OBJECTS;
+const CONTROL = process.env.SLUICE_E2E_CONTROL;
 const RECORDS = Number(process.env.SLUICE_E2E_RECORDS);
 // The sandbox plants one bad record in every 1000.
-const GOOD = RECORDS - Math.floor(RECORDS / 1000);
+const BAD = Math.floor(RECORDS / 1000);
+const GOOD = RECORDS - BAD;
 const SHOTS = 'target/screenshots';
 mkdirSync(SHOTS, { recursive: true });
 
@@ -29,62 +35,156 @@ async function count(index) {
   return (await response.json()).count;
 }
 
-async function openPage() {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
+async function control(method, path, body) {
+  const response = await fetch(`${CONTROL}${path}`, { method, body });
+  assert.ok(response.ok, `control ${method} ${path}: ${response.status}`);
+  return method === 'GET' ? response.json() : null;
+}
+
+async function objectBytes(key) {
+  return Buffer.from(await (await fetch(`${OBJECTS}/sample/${key}`)).arrayBuffer());
+}
+
+// Records every main-thread task over 50 ms (PerformanceObserver 'longtask') from the first script on.
+function watchLongTasks() {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) window.__longTasks.push([entry.startTime, entry.duration]);
+  }).observe({ type: 'longtask', buffered: true });
+}
+
+async function openPage(context, site = SITE) {
+  context ??= await browser.newContext({ viewport: { width: 1100, height: 1100 } });
   const page = await context.newPage();
+  await page.addInitScript(watchLongTasks);
   const errors = [];
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
   page.on('pageerror', (error) => errors.push(String(error)));
-  await page.goto(SITE);
+  await page.goto(site);
   await page.getByText('Engine check passed').waitFor();
-  return { page, errors };
+  return { page, errors, context };
 }
 
-async function startImport(page, url, index, batchRecords = '500') {
-  await page.getByLabel('Presigned S3 URLs (one per line)').fill(url);
+async function startImport(page, urls, index, { idField = 'id', batchRecords = '500' } = {}) {
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(urls);
   await page.getByLabel('Index', { exact: true }).fill(index);
-  await page.getByLabel('Id field (optional)').fill('id');
+  await page.getByLabel('Id field (optional)').fill(idField);
   await page.getByText('Advanced').click();
   await page.getByLabel('Batch size (records)').fill(batchRecords);
   await page.getByRole('button', { name: 'Import' }).click();
 }
 
 const job = (page) => page.locator('article.job').first();
+const jobBar = (page) => job(page).getByLabel('Progress of this import');
 
-test('an import completes; failed records are listed and counted', async () => {
+async function progressAtLeast(page, percent) {
+  await page.waitForFunction(({ el, percent }) => Number(el.getAttribute('value')) >= percent,
+    { el: await jobBar(page).elementHandle(), percent }, { timeout: 90_000 });
+  return Number(await jobBar(page).getAttribute('value'));
+}
+
+async function completed(page) {
+  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 180_000 });
+}
+
+// The committed offsets of the checkpoints in this browser profile, read straight from IndexedDB.
+async function committedOffsets(page) {
+  return page.evaluate(() => new Promise((resolve, reject) => {
+    const open = indexedDB.open('sluice');
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const db = open.result;
+      const read = db.transaction('checkpoints').objectStore('checkpoints').getAll();
+      read.onerror = () => reject(read.error);
+      read.onsuccess = () => {
+        db.close();
+        resolve(read.result.map((text) => JSON.parse(text).committed_offset));
+      };
+    };
+  }));
+}
+
+// The Range headers of the GETs of `key` logged after the first `since` entries of the object server's log.
+async function rangesSince(since, key) {
+  const log = await control('GET', '/requests');
+  return log.slice(since).filter(([path]) => path === `sample/${key}`).map(([, range]) => range);
+}
+
+// True when `n` is between two records of the sandbox's samples (JSON Lines, or an array with one element per line),
+// not inside one: right after a newline, or right before a newline or a ",\n" separator.
+function atRecordBoundary(bytes, n) {
+  const [newline, comma] = [0x0a, 0x2c];
+  return bytes[n - 1] === newline || bytes[n] === newline || (bytes[n] === comma && bytes[n + 1] === newline);
+}
+
+// The longest main-thread task (ms) that started after `since` (a performance.now() reading of the page).
+async function maxLongTask(page, since = 0) {
+  return page.evaluate((since) => Math.max(0, ...window.__longTasks.filter(([at]) => at >= since).map(([, ms]) => ms)),
+    since);
+}
+
+test('an import completes; failed records are listed and counted; the page stays responsive', async () => {
   const { page, errors } = await openPage();
   await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/events.jsonl`);
   await page.getByLabel('Index', { exact: true }).fill('sample-complete');
   await page.screenshot({ path: `${SHOTS}/form.png` });
+  const importStarted = await page.evaluate(() => performance.now());
   await startImport(page, `${OBJECTS}/sample/events.jsonl`, 'sample-complete');
   await job(page).getByText('Importing').waitFor();
   await page.waitForTimeout(400);
   await page.screenshot({ path: `${SHOTS}/running.png` });
-  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+  await completed(page);
   assert.equal(await count('sample-complete'), GOOD);
   await job(page).getByRole('button', { name: 'Show failed records' }).click();
   const rows = job(page).locator('table.letters tbody tr');
   await rows.first().waitFor();
-  assert.equal(await rows.count(), RECORDS / 1000);
+  assert.equal(await rows.count(), BAD);
   assert.match(await rows.first().innerText(), /mapper_parsing_exception/);
   await page.screenshot({ path: `${SHOTS}/completed.png` });
   assert.deepEqual(errors, []);
+  // Measured, not asserted (a timing in a test is noise): issue 5's benchmark measures this precisely.
+  console.log(`longest main-thread task: ${await maxLongTask(page)} ms while loading the page and importing, `
+    + `${await maxLongTask(page, importStarted)} ms during the import (0 = none over 50 ms)`);
 });
 
-test('a reload at about 30 % resumes by itself and the index is exact', async () => {
-  const { page } = await openPage();
-  await startImport(page, `${OBJECTS}/sample/events.json`, 'sample-reload');
-  const bar = job(page).locator('progress');
-  await page.waitForFunction((el) => Number(el.getAttribute('value')) >= 30, await bar.elementHandle(), { timeout: 60_000 });
-  const before = Number(await bar.getAttribute('value'));
-  assert.ok(before < 100, `still running at ${before} %`);
-  await page.reload();
-  const banner = page.locator('#resume-banner');
-  await banner.waitFor({ timeout: 30_000 });
-  assert.match(await banner.innerText(), /Resumed 1 interrupted import/);
-  await page.screenshot({ path: `${SHOTS}/resume-banner.png` });
-  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
-  assert.equal(await count('sample-reload'), GOOD, 'one document per good record: nothing lost, nothing twice');
+for (const [percent, key] of [[30, 'events.json'], [70, 'events.jsonl']]) {
+  test(`a reload at about ${percent} % resumes by itself from the committed offset; the index is exact`, async () => {
+    const { page } = await openPage();
+    const index = `sample-reload-${percent}`;
+    await startImport(page, `${OBJECTS}/sample/${key}`, index);
+    const before = await progressAtLeast(page, percent);
+    assert.ok(before < 100, `still running at ${before} %`);
+    const logged = (await control('GET', '/requests')).length;
+    const committedBefore = Math.max(...await committedOffsets(page));
+    await page.reload();
+    const banner = page.locator('#resume-banner');
+    await banner.waitFor({ timeout: 30_000 });
+    assert.match(await banner.innerText(), /Resumed 1 interrupted import/);
+    if (percent === 30) await page.screenshot({ path: `${SHOTS}/resume-banner.png` });
+    await completed(page);
+    assert.equal(await count(index), GOOD, 'one document per good record: nothing lost, nothing twice');
+    // The object server saw a probe, then one download that started at the committed offset, not at 0.
+    const ranges = await rangesSince(logged, key);
+    assert.equal(ranges[0], 'bytes=0-0', `a probe first: ${ranges} (all since the mark: ${JSON.stringify((await control('GET', '/requests')).slice(logged))})`);
+    const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges[1])?.[1]);
+    assert.ok(resumedAt >= committedBefore && resumedAt > 0,
+      `resumed at byte ${resumedAt}; ${committedBefore} was committed before the reload`);
+    assert.ok(atRecordBoundary(await objectBytes(key), resumedAt), `byte ${resumedAt} is between two records`);
+    assert.equal(ranges.length, 2, `no other download of the object: ${ranges}`);
+  });
+}
+
+test('closing the tab and opening a new one lists the interrupted import and resumes it', async () => {
+  const { page, context } = await openPage();
+  await startImport(page, `${OBJECTS}/sample/events.jsonl`, 'sample-new-tab');
+  await progressAtLeast(page, 25);
+  await page.close();
+  const { page: second } = await openPage(context);
+  assert.match(await second.locator('#resume-banner').innerText(), /Resumed 1 interrupted import/);
+  await job(second).getByText('sample-new-tab', { exact: false }).waitFor();
+  await completed(second);
+  assert.equal(await count('sample-new-tab'), GOOD);
+  await context.close();
 });
 
 test('an expired URL asks for a fresh one, which continues the import', async () => {
@@ -97,24 +197,83 @@ test('an expired URL asks for a fresh one, which continues the import', async ()
   await page.screenshot({ path: `${SHOTS}/error.png` });
   await job(page).getByLabel('Fresh presigned URL for the same object').fill(`${OBJECTS}/sample/events.jsonl`);
   await job(page).getByRole('button', { name: 'Continue with this URL' }).click();
-  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+  await completed(page);
   assert.equal(await count('sample-expired'), GOOD);
+});
+
+test('an object rewritten mid-import is refused with an explanation; Start over imports the new content', async () => {
+  const original = await objectBytes('events.jsonl');
+  await control('PUT', '/objects/sample/changing.jsonl', original);
+  const { page } = await openPage();
+  await startImport(page, `${OBJECTS}/sample/changing.jsonl`, 'sample-changed');
+  await progressAtLeast(page, 20);
+  await job(page).getByRole('button', { name: 'Pause' }).click();
+  await job(page).getByText('Paused', { exact: true }).waitFor({ timeout: 10_000 });
+  // The object is rewritten with one more record: another ETag and size.
+  const extra = Buffer.from('{"id":"evt-extra","status":200,"message":"added later"}\n');
+  await control('PUT', '/objects/sample/changing.jsonl', Buffer.concat([original, extra]));
+  await job(page).getByRole('button', { name: 'Resume' }).click();
+  const alert = job(page).getByRole('alert');
+  await alert.waitFor({ timeout: 30_000 });
+  assert.match(await alert.innerText(), /The object changed: .*(size|ETag) changed/s);
+  await page.screenshot({ path: `${SHOTS}/changed.png` });
+  await job(page).getByRole('button', { name: 'Start over' }).click();
+  await completed(page);
+  assert.equal(await count('sample-changed'), GOOD + 1, 'the new content, with ids from the records');
+});
+
+test('downloads cut mid-stream and 10 % of items refused with 429: the import completes exactly', async () => {
+  await control('PUT', '/faults/opensearch', JSON.stringify({ item_429_rate: 0.1, latency_ms: 25 }));
+  await control('PUT', '/faults/objects', JSON.stringify({ cut_after_bytes: 1_500_000, cuts: 6 }));
+  try {
+    const { page } = await openPage();
+    const logged = (await control('GET', '/requests')).length;
+    await startImport(page, `${CUT_OBJECTS}/sample/events.json`, 'sample-faults');
+    await completed(page);
+    assert.equal(await count('sample-faults'), GOOD);
+    const figures = await job(page).locator('.figures').innerText();
+    assert.match(figures, new RegExp(`${BAD} failed`));
+    assert.doesNotMatch(figures, / 0 retried/, `429s were retried: ${figures}`);
+    const resumed = (await rangesSince(logged, 'events.json')).filter((r) => /^bytes=[1-9]\d*-$/.test(r));
+    assert.ok(resumed.length >= 1, `the cut downloads were resumed with Range: ${resumed}`);
+  } finally {
+    await control('PUT', '/faults/opensearch', JSON.stringify({ latency_ms: 25 }));
+    await control('PUT', '/faults/objects', JSON.stringify({ cuts: 0 }));
+  }
+});
+
+test('several URLs make one job: a gzip object and a JSON array, each with its own progress', async () => {
+  await control('PUT', '/objects/sample/events.jsonl.gz', gzipSync(await objectBytes('events.jsonl')));
+  const { page, errors } = await openPage();
+  // No id field: ids derive from each object's name and offsets, so the two objects' records stay distinct.
+  await startImport(page, `${OBJECTS}/sample/events.jsonl.gz\n${OBJECTS}/sample/events.json`, 'sample-several',
+    { idField: '' });
+  await job(page).getByText('and 1 more object').waitFor();
+  await job(page).getByLabel(/Progress of .*events\.json$/).waitFor();
+  // A gzip object's size in decompressed bytes is unknown, so the job's bar is indeterminate: wait on the figures.
+  await job(page).locator('.figures').getByText(/[1-9]\d{3,} indexed/).waitFor({ timeout: 60_000 });
+  await page.reload();
+  await job(page).locator('.parts li.current').getByText(/events\.json$/).waitFor({ timeout: 60_000 });
+  await page.screenshot({ path: `${SHOTS}/several.png` });
+  await completed(page);
+  assert.equal(await count('sample-several'), 2 * GOOD);
+  assert.match(await job(page).locator('.figures').innerText(), new RegExp(`${2 * BAD} failed`));
+  assert.deepEqual(errors.filter((e) => !/ERR_ABORTED|net::/.test(e)), []);
 });
 
 test('Pause answers at once during an import, and Resume finishes it exactly', async () => {
   const { page } = await openPage();
   await startImport(page, `${OBJECTS}/sample/events.jsonl`, 'sample-pause');
-  const bar = job(page).locator('progress');
-  await page.waitForFunction((el) => Number(el.getAttribute('value')) >= 10, await bar.elementHandle(), { timeout: 60_000 });
+  await progressAtLeast(page, 10);
   const clicked = Date.now();
   await job(page).getByRole('button', { name: 'Pause' }).click();
   await job(page).getByText('Paused', { exact: true }).waitFor({ timeout: 10_000 });
   const pausedAfter = Date.now() - clicked;
   assert.ok(pausedAfter < 5_000, `paused ${pausedAfter} ms after the click`);
-  const stopped = Number(await bar.getAttribute('value'));
+  const stopped = Number(await jobBar(page).getAttribute('value'));
   assert.ok(stopped < 100, `paused mid-import at ${stopped} %`);
   await job(page).getByRole('button', { name: 'Resume' }).click();
-  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+  await completed(page);
   assert.equal(await count('sample-pause'), GOOD);
 });
 
@@ -123,15 +282,28 @@ test('with automatic resume turned off, a reloaded import waits for Resume', asy
   const setting = page.getByLabel('Resume interrupted imports automatically when this page opens');
   await setting.uncheck();
   await startImport(page, `${OBJECTS}/sample/events.json`, 'sample-manual');
-  const bar = job(page).locator('progress');
-  await page.waitForFunction((el) => Number(el.getAttribute('value')) >= 20, await bar.elementHandle(), { timeout: 60_000 });
+  await progressAtLeast(page, 20);
   await page.reload();
   const banner = page.locator('#resume-banner');
   await banner.waitFor({ timeout: 30_000 });
   assert.match(await banner.innerText(), /1 interrupted import is waiting/);
   await job(page).getByText('Interrupted', { exact: false }).waitFor();
   await job(page).getByRole('button', { name: 'Resume' }).click();
-  await job(page).getByText('Completed', { exact: true }).waitFor({ timeout: 120_000 });
+  await completed(page);
   assert.equal(await count('sample-manual'), GOOD);
   await setting.check();
+});
+
+test('a proxy that requires a token: the page asks for it, explains a refusal, and imports once it is given', async () => {
+  const { page } = await openPage(undefined, TOKEN_SITE);
+  const token = page.getByLabel(/Analyst token/);
+  await token.waitFor();
+  await startImport(page, `${OBJECTS}/sample/events.jsonl`, 'sample-token');
+  const alert = job(page).getByRole('alert');
+  await alert.waitFor({ timeout: 60_000 });
+  assert.match(await alert.innerText(), /token/i);
+  await token.fill('e2e-analyst-token');
+  await job(page).getByRole('button', { name: 'Resume' }).click();
+  await completed(page);
+  assert.equal(await count('sample-token'), GOOD);
 });

@@ -144,6 +144,8 @@ fn control_api(sandbox: Arc<Sandbox>) -> Router {
         .route("/objects/{bucket}/{*key}", put(put_object))
         .route("/faults/opensearch", put(opensearch_faults))
         .route("/faults/objects", put(object_faults))
+        // Objects of any size (axum limits bodies to 2 MB by default).
+        .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(sandbox)
 }
 
