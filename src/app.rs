@@ -517,7 +517,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
         <article class="card job" aria-label=label>
             <h3>{title}</h3>
             // Without a known size (gzip) the bar has no value: an indeterminate bar, not a false 0 %.
-            <progress max="100" value=move || percent()
+            <progress max="100" value=percent
                 aria-label="Progress of this import">{move || percent().map_or("size unknown".into(), |p| format!("{p:.0} %"))}</progress>
             {several.then(|| view! {
                 <ol class="parts">
