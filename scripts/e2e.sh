@@ -10,6 +10,7 @@ source scripts/env.sh
 [ -f dist/index.html ] || { echo "dist/ is missing: run 'trunk build --release' first" >&2; exit 1; }
 
 objects_port=39000 cut_port=39001 control_port=39002 opensearch_port=39200 site_port=38080 token_site_port=38081
+moto_port=39500
 records=100000
 cargo build -p sluice-server -p sluice-testkit --bins
 mkdir -p target/e2e
@@ -23,13 +24,20 @@ pids="$pids $!"
 SLUICE_TOKENS=e2e-analyst-token target/debug/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" \
   --allow-index 'sample*' --site dist --listen "127.0.0.1:$token_site_port" > target/e2e/token-proxy.log 2>&1 &
 pids="$pids $!"
+# moto's own global CORS (flask-cors, exposing no headers) is off: the bucket's CORS rules answer, as on S3.
+MOTO_DISABLE_GLOBAL_CORS=true .tools/venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" > target/e2e/moto.log 2>&1 &
+pids="$pids $!"
 trap 'kill $pids 2>/dev/null || true' EXIT
 for url in "http://127.0.0.1:$opensearch_port/" "http://127.0.0.1:$site_port/_sluice/config" \
-  "http://127.0.0.1:$token_site_port/_sluice/health" "http://127.0.0.1:$control_port/counts"; do
+  "http://127.0.0.1:$token_site_port/_sluice/health" "http://127.0.0.1:$control_port/counts" \
+  "http://127.0.0.1:$moto_port/moto-api/"; do
   for _ in $(seq 200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
-SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" \
+moto_url=$(.tools/venv/bin/python tests/e2e/moto_setup.py "http://127.0.0.1:$moto_port" \
+  "http://127.0.0.1:$site_port" "http://127.0.0.1:$objects_port/sample/events.jsonl")
+
+SLUICE_E2E_MOTO_URL="$moto_url" SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" \
 SLUICE_E2E_OBJECTS="http://127.0.0.1:$objects_port" SLUICE_E2E_CUT_OBJECTS="http://127.0.0.1:$cut_port" \
 SLUICE_E2E_CONTROL="http://127.0.0.1:$control_port" SLUICE_E2E_RECORDS="$records" \
   node --test --test-concurrency=1 ${SLUICE_E2E_FILTER:+--test-name-pattern "$SLUICE_E2E_FILTER"} tests/e2e/

@@ -13,6 +13,7 @@ const TOKEN_SITE = process.env.SLUICE_E2E_TOKEN_SITE;
 const OBJECTS = process.env.SLUICE_E2E_OBJECTS;
 const CUT_OBJECTS = process.env.SLUICE_E2E_CUT_OBJECTS;
 const CONTROL = process.env.SLUICE_E2E_CONTROL;
+const MOTO_URL = process.env.SLUICE_E2E_MOTO_URL;
 const RECORDS = Number(process.env.SLUICE_E2E_RECORDS);
 // The sandbox plants one bad record in every 1000.
 const BAD = Math.floor(RECORDS / 1000);
@@ -173,6 +174,18 @@ for (const [percent, key] of [[30, 'events.json'], [70, 'events.jsonl']]) {
     assert.equal(ranges.length, 2, `no other download of the object: ${ranges}`);
   });
 }
+
+test('from moto (a real S3 implementation) with a SigV4-presigned URL: reload mid-import, exact index', async () => {
+  assert.match(MOTO_URL, /X-Amz-Signature=[0-9a-f]{64}/, 'a real presigned URL');
+  const { page, errors } = await openPage();
+  await startImport(page, MOTO_URL, 'sample-moto');
+  await progressAtLeast(page, 40);
+  await page.reload();
+  await completed(page);
+  assert.equal(await count('sample-moto'), GOOD);
+  assert.doesNotMatch(await page.content(), /X-Amz-Signature/, 'the signature is never shown');
+  assert.deepEqual(errors, []);
+});
 
 test('closing the tab and opening a new one lists the interrupted import and resumes it', async () => {
   const { page, context } = await openPage();
