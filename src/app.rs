@@ -31,9 +31,11 @@ pub fn App() -> impl IntoView {
 #[cfg(target_arch = "wasm32")]
 #[component]
 fn Importer() -> impl IntoView {
+    let auto_resume = RwSignal::new(stored("sluice.autoResume", Storage::Local).as_deref() != Some("false"));
     let runner = Runner {
         proxy: RwSignal::new(String::new()),
         token: RwSignal::new(stored("sluice.token", Storage::Session)),
+        auto_resume,
     };
     // Imports wait for the deploy-time configuration (it names the proxy).
     let ready = RwSignal::new(false);
@@ -42,7 +44,20 @@ fn Importer() -> impl IntoView {
     let allowed: RwSignal<Vec<String>> = RwSignal::new(Vec::new());
     let token_required = RwSignal::new(false);
     let proxy_problem: RwSignal<Option<String>> = RwSignal::new(None);
-    let auto_resume = RwSignal::new(stored("sluice.autoResume", Storage::Local).as_deref() != Some("false"));
+    // Live figures of jobs another tab is running.
+    crate::browser::tabs::listen(move |job_id, part, figures| {
+        jobs.with_untracked(|list| {
+            if let Some(job) = list
+                .iter()
+                .find(|j| j.id == job_id && j.state.get_untracked() == JobState::Elsewhere)
+            {
+                if let Some(view) = job.parts.get(part) {
+                    view.progress.set(figures);
+                    job.current.set(part);
+                }
+            }
+        });
+    });
     {
         let runner = runner.clone();
         leptos::task::spawn_local(async move {
@@ -226,24 +241,54 @@ async fn resume_interrupted(
     let Ok(stored) = store.jobs().await else {
         return;
     };
-    let (mut resumed, mut waiting) = (0, 0);
+    let (mut resumed, mut waiting, mut needs_file, mut elsewhere) = (0, 0, 0, 0);
     // Newest first, as new imports are added at the top.
     for (manifest, checkpoints) in stored.into_iter().rev() {
         let view = JobView::from_stored(manifest, &checkpoints);
         let interrupted = view.state.get_untracked() == JobState::Interrupted;
         jobs.update(|list| list.push(view.clone()));
-        if interrupted && !auto {
+        if interrupted && view.current_is_local_file() {
+            // The page forgot the file: the analyst picks it again, then it resumes.
+            view.state.set(JobState::NeedsFile(format!(
+                "this page no longer holds {} (browsers forget picked files on reload); pick the same file to \
+                 continue where it stopped",
+                view.current_part().label
+            )));
+            needs_file += 1;
+        } else if interrupted && !auto {
             waiting += 1;
         } else if interrupted {
-            runner.resume(view, None);
-            resumed += 1;
+            match crate::browser::tabs::try_lock(&view.id).await {
+                Some(lock) => {
+                    runner.resume_holding(view, lock);
+                    resumed += 1;
+                }
+                None => {
+                    view.state.set(JobState::Elsewhere);
+                    runner.take_over_when_free(view);
+                    elsewhere += 1;
+                }
+            }
         }
     }
-    if waiting > 0 {
+    if needs_file > 0 {
+        banner.set(Some(format!(
+            "{needs_file} interrupted import{} of local files: pick the file again below to continue where {} stopped.",
+            if needs_file == 1 { "" } else { "s" },
+            if needs_file == 1 { "it" } else { "they" }
+        )));
+    } else if waiting > 0 {
         banner.set(Some(format!(
             "{waiting} interrupted import{} waiting: press Resume to continue where {} stopped.",
             if waiting == 1 { " is" } else { "s are" },
             if waiting == 1 { "it" } else { "they" }
+        )));
+    } else if elsewhere > 0 && resumed == 0 {
+        banner.set(Some(format!(
+            "{elsewhere} import{} running in another tab of this browser; this tab shows {} progress and takes over \
+             if that tab closes.",
+            if elsewhere == 1 { " is" } else { "s are" },
+            if elsewhere == 1 { "its" } else { "their" }
         )));
     } else if resumed > 0 {
         banner.set(Some(format!(
@@ -264,6 +309,9 @@ fn ImportForm(
 ) -> impl IntoView {
     use sluice_engine::{Action, FormatChoice, IdStrategy, Tuning};
     let urls = RwSignal::new(String::new());
+    // Picked or dropped files (browser objects: this tab only).
+    let files: RwSignal<Vec<web_sys::File>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let dragging = RwSignal::new(false);
     let index = RwSignal::new(String::new());
     let format = RwSignal::new("auto".to_string());
     let id_field = RwSignal::new(String::new());
@@ -283,8 +331,11 @@ fn ImportForm(
             .filter(|l| !l.is_empty())
             .map(String::from)
             .collect();
-        if list.is_empty() {
-            return problem.set(Some("Paste at least one presigned S3 URL (one per line).".into()));
+        let picked = files.get_untracked();
+        if list.is_empty() && picked.is_empty() {
+            return problem.set(Some(
+                "Paste at least one presigned S3 URL (one per line), or pick or drop local files.".into(),
+            ));
         }
         let number = |signal: RwSignal<String>, name: &str| -> Result<f64, String> {
             signal
@@ -335,21 +386,53 @@ fn ImportForm(
         problem.set(None);
         on_start(ImportRequest {
             urls: list,
+            files: picked,
             settings,
             tuning,
         });
         urls.set(String::new());
+        files.set(Vec::new());
+    };
+    let add_files = move |list: Option<web_sys::FileList>| {
+        let Some(list) = list else { return };
+        files.update(|picked| picked.extend((0..list.length()).filter_map(|i| list.get(i))));
     };
     let text_input = |id: &'static str, signal: RwSignal<String>| {
         view! { <input type="text" id=id prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) /> }
     };
     view! {
-        <form class="card import-form" on:submit=submit aria-labelledby="form-heading">
+        <form class="card import-form" class:dragging=move || dragging.get() on:submit=submit aria-labelledby="form-heading"
+            on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+            on:dragleave=move |_| dragging.set(false)
+            on:drop=move |ev: leptos::ev::DragEvent| {
+                ev.prevent_default();
+                dragging.set(false);
+                add_files(ev.data_transfer().and_then(|transfer| transfer.files()));
+            }>
             <h2 id="form-heading">"New import"</h2>
             <label for="urls">"Presigned S3 URLs (one per line)"</label>
             <small class="muted" id="urls-help">"Several URLs make one import: the objects are imported in order, each resuming where it stopped."</small>
             <textarea id="urls" rows="3" placeholder="https://my-bucket.s3.eu-west-1.amazonaws.com/export.jsonl?X-Amz-…"
                 prop:value=move || urls.get() on:input=move |ev| urls.set(event_target_value(&ev))></textarea>
+            <label for="files">"Or local files (JSON array, JSON Lines, .gz), picked here or dropped on this form"</label>
+            <input type="file" id="files" multiple=true accept=".json,.jsonl,.ndjson,.gz,application/json"
+                on:change=move |ev| {
+                    use wasm_bindgen::JsCast;
+                    let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+                    if let Some(input) = input {
+                        add_files(input.files());
+                        // Picking the same file again must fire `change` again.
+                        input.set_value("");
+                    }
+                } />
+            {move || files.with(|picked| (!picked.is_empty()).then(|| {
+                let names: Vec<String> = picked.iter().map(|f| format!("{} ({})", f.name(), human_bytes(f.size()))).collect();
+                view! {
+                    <p class="picked">{format!("Files: {}", names.join(", "))}
+                        " " <button type="button" class="secondary small" on:click=move |_| files.set(Vec::new())>"Clear files"</button>
+                    </p>
+                }
+            }))}
             <div class="row">
                 <div class="field">
                     <label for="index">"Index"</label>
@@ -544,12 +627,40 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
             <p class="figures">{figures}</p>
             {move || (job.rates.with(Vec::len) > 1).then(|| view! { <Sparkline rates=job.rates /> })}
             {move || totals.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
-            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_)).then(|| view! {
+            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_) | JobState::NeedsFile(_)).then(|| view! {
                 <p role="alert" class="error">{state.get().describe()}</p>
             })}
             {move || matches!(state.get(), JobState::Changed(_)).then(|| view! {
                 <p class="muted">"Start over imports this object again from its first byte (objects before it stay imported)."</p>
             })}
+            {
+                let job = job.clone();
+                let runner = runner.clone();
+                move || {
+                    let wants_file = matches!(state.get(), JobState::NeedsFile(_))
+                        || (matches!(state.get(), JobState::Changed(_)) && job.current_is_local_file());
+                    wants_file.then(|| {
+                        let job = job.clone();
+                        let runner = runner.clone();
+                        let input_id = format!("file-{}", job.id);
+                        view! {
+                            <div class="fresh-url">
+                                <label for=input_id.clone()>{format!("Pick {} again", job.current_part().label)}</label>
+                                <input type="file" id=input_id on:change=move |ev| {
+                                    use wasm_bindgen::JsCast;
+                                    let file = ev.target()
+                                        .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+                                        .and_then(|input| input.files())
+                                        .and_then(|list| list.get(0));
+                                    if let Some(file) = file {
+                                        runner.resume_with_file(job.clone(), file);
+                                    }
+                                } />
+                            </div>
+                        }
+                    })
+                }
+            }
             {move || matches!(state.get(), JobState::NeedsFreshUrl(_)).then(|| view! {
                 <div class="fresh-url">
                     <label for=format!("fresh-{}", job.id)>"Fresh presigned URL for the same object"</label>
@@ -566,7 +677,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                     <button type="button" on:click=start_over.clone()>"Start over"</button>
                 })}
                 {move || state.get().is_active().then(|| view! { <button type="button" on:click=cancel.clone()>"Cancel"</button> })}
-                {move || (!state.get().is_active()).then(|| view! { <button type="button" class="secondary" on:click=delete.clone()>"Delete"</button> })}
+                {move || (!state.get().is_active() && state.get() != JobState::Elsewhere).then(|| view! { <button type="button" class="secondary" on:click=delete.clone()>"Delete"</button> })}
                 {move || (totals.get().failed > 0).then(|| view! {
                     <button type="button" class="secondary" on:click=show_letters.clone()>"Show failed records"</button>
                     <button type="button" class="secondary" on:click=download.clone()>"Download failed records"</button>
@@ -584,6 +695,17 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                 </table>
             })}
         </article>
+    }
+}
+
+/// A size in words: "1.2 MB".
+#[cfg(target_arch = "wasm32")]
+fn human_bytes(bytes: f64) -> String {
+    match bytes {
+        b if b >= 1e9 => format!("{:.1} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.0} kB", b / 1e3),
+        b => format!("{b:.0} bytes"),
     }
 }
 

@@ -1,20 +1,25 @@
 //! Runs imports in the tab: the engine's job driver with the browser adapters, reporting into signals that the
 //! components only render. No view code here.
 
+use std::collections::HashMap;
+
 use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use sluice_engine::checkpoint::ResumeRefusal;
+use sluice_engine::job::SourceError;
 use sluice_engine::job::{FailureKind, JobIo, JobPlan, SourceErrorKind};
 use sluice_engine::manifest::{combine, job_status, next_part, JobManifest};
 use sluice_engine::progress::Progress;
 use sluice_engine::source_url::redact;
-use sluice_engine::{run_job, Checkpoint, Command, ImportSettings, JobStatus, Tuning};
+use sluice_engine::{run_job, ByteSource, Checkpoint, Command, ImportSettings, JobStatus, SourceIdentity, Tuning};
 
 use crate::browser::clock::BrowserClock;
 use crate::browser::fetch_source::FetchSource;
+use crate::browser::file_source::LocalFileSource;
 use crate::browser::sink::ProxySink;
 use crate::browser::store::IdbStore;
+use crate::browser::tabs::{self, JobLock, ProgressBroadcast};
 
 /// Where a job stands, for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,6 +40,10 @@ pub enum JobState {
     NeedsFreshUrl(String),
     /// The object changed since the import started: it can only start over.
     Changed(String),
+    /// A local file must be picked again (the page lost it in a reload).
+    NeedsFile(String),
+    /// Another tab of this browser is running it (it holds the job's lock).
+    Elsewhere,
     /// Cancelled by the analyst.
     Cancelled,
     /// Done.
@@ -53,6 +62,8 @@ impl JobState {
             JobState::Failed(message) => format!("Stopped: {message}"),
             JobState::NeedsFreshUrl(message) => format!("Needs a fresh URL: {message}"),
             JobState::Changed(message) => format!("The object changed: {message}"),
+            JobState::NeedsFile(message) => format!("Pick the file again: {message}"),
+            JobState::Elsewhere => "Running in another tab: this tab takes over if that one closes".into(),
             JobState::Cancelled => "Cancelled".into(),
             JobState::Completed => "Completed".into(),
         }
@@ -64,6 +75,7 @@ impl JobState {
             JobState::Failed(_) => "Stopped".into(),
             JobState::NeedsFreshUrl(_) => "Needs a fresh URL".into(),
             JobState::Changed(_) => "The object changed".into(),
+            JobState::NeedsFile(_) => "Waiting for the file".into(),
             other => other.describe(),
         }
     }
@@ -102,6 +114,8 @@ pub struct JobView {
     pub rates: RwSignal<Vec<f64>>,
     manifest: StoredValue<JobManifest>,
     control: StoredValue<Option<UnboundedSender<Command>>>,
+    /// The local files of this job picked in this page, by part id (gone after a reload).
+    files: StoredValue<HashMap<String, web_sys::File>, LocalStorage>,
 }
 
 fn progress_of(checkpoint: &Checkpoint) -> Progress {
@@ -149,7 +163,28 @@ impl JobView {
             rates: RwSignal::new(Vec::new()),
             manifest: StoredValue::new(manifest),
             control: StoredValue::new(None),
+            files: StoredValue::new_local(HashMap::new()),
         }
+    }
+
+    /// The part being imported (or next to import).
+    pub fn current_part(&self) -> PartView {
+        self.parts[self.current.get_untracked().min(self.parts.len() - 1)].clone()
+    }
+
+    /// True when the part being imported is a local file.
+    pub fn current_is_local_file(&self) -> bool {
+        let n = self.current.get();
+        self.manifest
+            .with_value(|m| m.parts.get(n).is_some_and(|p| p.local_file))
+    }
+
+    /// Holds `file` as the source of the current part (picked again after a reload).
+    pub fn hold_file(&self, file: web_sys::File) {
+        let id = self.current_part().id;
+        self.files.update_value(|files| {
+            files.insert(id, file);
+        });
     }
 
     /// A view of a stored job (after a reload).
@@ -216,12 +251,22 @@ impl JobView {
 /// What an analyst asked for in the form.
 #[derive(Debug, Clone)]
 pub struct ImportRequest {
-    /// The presigned URLs, imported in this order.
+    /// The presigned URLs, imported in this order...
     pub urls: Vec<String>,
+    /// ...then these local files.
+    pub files: Vec<web_sys::File>,
     /// What lands where.
     pub settings: ImportSettings,
     /// Speed knobs.
     pub tuning: Tuning,
+}
+
+/// A part's source, ready to read.
+struct Opened<S> {
+    source: S,
+    identity: SourceIdentity,
+    /// The URL it was opened with (`None` for a local file), remembered for resuming.
+    url: Option<String>,
 }
 
 /// How one part's run ended.
@@ -239,6 +284,8 @@ pub struct Runner {
     pub proxy: RwSignal<String>,
     /// The analyst token, if the proxy wants one (read when a job starts).
     pub token: RwSignal<Option<String>>,
+    /// Resume interrupted jobs by themselves (after a reload, or when another tab running one closes).
+    pub auto_resume: RwSignal<bool>,
 }
 
 impl Runner {
@@ -250,8 +297,24 @@ impl Runner {
             (js_sys::Math::random() * 1e9) as u64
         );
         let labels = request.urls.iter().map(|url| redact(url)).collect();
-        let manifest = JobManifest::new(id, js_sys::Date::now() as u64, request.settings, request.tuning, labels);
+        let names = request.files.iter().map(|file| file.name()).collect();
+        let manifest = JobManifest::new(
+            id,
+            js_sys::Date::now() as u64,
+            request.settings,
+            request.tuning,
+            labels,
+            names,
+        );
         let view = JobView::new(manifest.clone(), &[], JobState::Starting);
+        for (part, file) in view.parts[request.urls.len()..].iter().zip(&request.files) {
+            if !file.name().to_ascii_lowercase().ends_with(".gz") {
+                part.progress.update(|p| p.total_bytes = Some(file.size() as u64));
+            }
+            view.files.update_value(|files| {
+                files.insert(part.id.clone(), file.clone());
+            });
+        }
         let runner = self.clone();
         let job = view.clone();
         spawn_local(async move {
@@ -265,7 +328,7 @@ impl Runner {
                 Ok::<_, sluice_engine::job::StoreError>(())
             };
             match stored.await {
-                Ok(()) => runner.run(job, None).await,
+                Ok(()) => runner.run(job, None, None).await,
                 Err(error) => job.state.set(JobState::Failed(error.to_string())),
             }
         });
@@ -278,7 +341,8 @@ impl Runner {
         view.state.set(JobState::Starting);
         let runner = self.clone();
         spawn_local(async move {
-            let part = view.parts[view.current.get_untracked()].clone();
+            let part = view.current_part();
+            let local_file = view.current_is_local_file();
             let restarted = async {
                 let store = IdbStore::open().await?;
                 let url = store.source_url(&part.id).await?;
@@ -289,11 +353,11 @@ impl Runner {
                 Ok::<_, sluice_engine::job::StoreError>(url)
             };
             match restarted.await {
-                Ok(Some(_)) => {
+                Ok(url) if url.is_some() || local_file => {
                     part.progress.set(Progress::default());
-                    runner.run(view, None).await
+                    runner.run(view, None, None).await
                 }
-                Ok(None) => view.state.set(JobState::NeedsFreshUrl(format!(
+                Ok(_) => view.state.set(JobState::NeedsFreshUrl(format!(
                     "the URL of {} is no longer stored in this browser",
                     part.label
                 ))),
@@ -302,18 +366,34 @@ impl Runner {
         });
     }
 
+    /// Resumes a job whose current part is a local file, with `file` picked again by the analyst. The file is
+    /// checked (name, size, lastModified, first 64 KiB) against the checkpoint before anything is imported.
+    pub fn resume_with_file(&self, view: JobView, file: web_sys::File) {
+        view.hold_file(file);
+        self.resume(view, None);
+    }
+
     /// Resumes a stored job: with the remembered URLs, or with `fresh_url` for the object it stopped at (a fresh
     /// presigned URL for the same object).
     pub fn resume(&self, view: JobView, fresh_url: Option<String>) {
         view.state.set(JobState::Starting);
         let runner = self.clone();
         spawn_local(async move {
-            runner.run(view, fresh_url).await;
+            runner.run(view, fresh_url, None).await;
         });
     }
 
-    /// Runs the job's parts in order from the first one not completed.
-    async fn run(&self, view: JobView, mut fresh_url: Option<String>) {
+    /// Runs the job's parts in order from the first one not completed, holding the job's lock throughout.
+    async fn run(&self, view: JobView, mut fresh_url: Option<String>, held: Option<JobLock>) {
+        let lock = match held {
+            Some(lock) => Some(lock),
+            None => tabs::try_lock(&view.id).await,
+        };
+        let Some(_lock) = lock else {
+            view.state.set(JobState::Elsewhere);
+            return self.take_over_when_free(view);
+        };
+        let broadcast = ProgressBroadcast::open();
         let store = match IdbStore::open().await {
             Ok(store) => store,
             Err(error) => return view.state.set(JobState::Failed(error.to_string())),
@@ -334,17 +414,49 @@ impl Runner {
         for n in first..view.parts.len() {
             view.current.set(n);
             let part = &view.parts[n];
-            let url = match fresh_url.take() {
-                Some(url) => Some(url),
-                None => store.source_url(&part.id).await.ok().flatten(),
+            let ended = if view.manifest.with_value(|m| m.parts[n].local_file) {
+                let Some(file) = view.files.with_value(|files| files.get(&part.id).cloned()) else {
+                    return view.state.set(JobState::NeedsFile(format!(
+                        "this page no longer holds {} (browsers forget picked files on reload); pick the same \
+                         file to continue where it stopped",
+                        part.label
+                    )));
+                };
+                match LocalFileSource::identify(file).await {
+                    Ok((source, identity)) => {
+                        let opened = Opened {
+                            source,
+                            identity,
+                            url: None,
+                        };
+                        self.run_part(&view, &store, &broadcast, n, opened).await
+                    }
+                    Err(error) => return view.state.set(JobState::Failed(error.message)),
+                }
+            } else {
+                let url = match fresh_url.take() {
+                    Some(url) => Some(url),
+                    None => store.source_url(&part.id).await.ok().flatten(),
+                };
+                let Some(url) = url else {
+                    return view.state.set(JobState::NeedsFreshUrl(format!(
+                        "the URL of {} is no longer stored in this browser",
+                        part.label
+                    )));
+                };
+                match FetchSource::probe(&url).await {
+                    Ok((source, identity)) => {
+                        let opened = Opened {
+                            source,
+                            identity,
+                            url: Some(url),
+                        };
+                        self.run_part(&view, &store, &broadcast, n, opened).await
+                    }
+                    Err(error) => return view.state.set(about_part(&view, n, error)),
+                }
             };
-            let Some(url) = url else {
-                return view.state.set(JobState::NeedsFreshUrl(format!(
-                    "the URL of {} is no longer stored in this browser",
-                    part.label
-                )));
-            };
-            match self.run_part(&view, &store, n, url).await {
+            match ended {
                 PartEnd::Completed => {
                     // A presigned URL is a secret: keep it no longer than needed.
                     let _ = store.forget_source_url(&part.id).await;
@@ -355,10 +467,42 @@ impl Runner {
         view.state.set(JobState::Completed);
     }
 
+    /// Resumes a stored job this tab already holds the lock of.
+    pub fn resume_holding(&self, view: JobView, lock: JobLock) {
+        view.state.set(JobState::Starting);
+        let runner = self.clone();
+        spawn_local(async move {
+            runner.run(view, None, Some(lock)).await;
+        });
+    }
+
+    /// Waits in the background for the tab running `view` to let go of it (closed, crashed, or the job stopped
+    /// there), then resumes it here, or offers Resume when automatic resume is off.
+    pub fn take_over_when_free(&self, view: JobView) {
+        let runner = self.clone();
+        spawn_local(async move {
+            let lock = tabs::wait_for_lock(&view.id).await;
+            if view.state.get_untracked() != JobState::Elsewhere {
+                return;
+            }
+            match lock {
+                // The lock goes straight to the run: released and taken again, it could be lost in between.
+                Some(lock) if runner.auto_resume.get_untracked() => {
+                    view.state.set(JobState::Starting);
+                    runner.run(view, None, Some(lock)).await;
+                }
+                _ => view.state.set(JobState::Interrupted),
+            }
+        });
+    }
+
     /// Probes the objects not started yet, so the job's progress bar knows the total size from the start.
     async fn learn_sizes(&self, view: &JobView, store: &IdbStore, statuses: &[Option<JobStatus>]) {
         for (part, status) in view.parts.iter().zip(statuses) {
-            if status.is_some() || part.progress.with_untracked(|p| p.total_bytes.is_some()) {
+            let local_file = view
+                .manifest
+                .with_value(|m| m.parts.iter().any(|p| p.id == part.id && p.local_file));
+            if status.is_some() || local_file || part.progress.with_untracked(|p| p.total_bytes.is_some()) {
                 continue;
             }
             if let Ok(Some(url)) = store.source_url(&part.id).await {
@@ -370,36 +514,36 @@ impl Runner {
         }
     }
 
-    async fn run_part(&self, view: &JobView, store: &IdbStore, n: usize, url: String) -> PartEnd {
+    async fn run_part<S: ByteSource>(
+        &self,
+        view: &JobView,
+        store: &IdbStore,
+        broadcast: &ProgressBroadcast,
+        n: usize,
+        opened: Opened<S>,
+    ) -> PartEnd {
+        let Opened { source, identity, url } = opened;
         let part = &view.parts[n];
-        // With several objects, say which one a problem is about.
-        let about = |message: String| {
-            if view.parts.len() > 1 {
-                format!("{}: {message}", part.label)
-            } else {
-                message
-            }
-        };
+        let about = |message: String| about(view, n, message);
         let stop = |state: JobState| {
             view.state.set(state);
             PartEnd::Stopped
         };
         let fail = |message: String| stop(JobState::Failed(message));
-        let (source, identity) = match FetchSource::probe(&url).await {
-            Ok(probed) => probed,
-            Err(error) if error.kind == SourceErrorKind::Expired => {
-                return stop(JobState::NeedsFreshUrl(about(error.message)))
-            }
-            Err(error) => return fail(about(error.message)),
-        };
         let manifest = view.manifest.get_value();
         let checkpoint = match store.load(&part.id).await {
             Ok(Some(checkpoint)) => {
                 match checkpoint.check_resume(&identity, &checkpoint.settings) {
                     Ok(()) => {}
                     Err(refusal @ ResumeRefusal::SourceChanged(_)) => {
+                        let Some(url) = &url else {
+                            return stop(JobState::Changed(about(format!(
+                                "{refusal} If you picked the wrong file, pick the original one; Start over imports \
+                                 this one from its first byte."
+                            ))));
+                        };
                         // Keep the URL (if it is a fresh one) so "Start over" can use it.
-                        let _ = store.remember_source_url(&part.id, &url).await;
+                        let _ = store.remember_source_url(&part.id, url).await;
                         return stop(JobState::Changed(about(refusal.to_string())));
                     }
                     Err(refusal) => return fail(refusal.to_string()),
@@ -419,8 +563,10 @@ impl Runner {
             }
             Err(error) => return fail(error.to_string()),
         };
-        if let Err(error) = store.remember_source_url(&part.id, &url).await {
-            return fail(error.to_string());
+        if let Some(url) = &url {
+            if let Err(error) = store.remember_source_url(&part.id, url).await {
+                return fail(error.to_string());
+            }
         }
         let (control, commands) = mpsc::unbounded();
         view.control.set_value(Some(control));
@@ -428,8 +574,10 @@ impl Runner {
         let sink = ProxySink::new(&self.proxy.get_untracked(), self.token.get_untracked());
         let progress = part.progress;
         let rates = view.rates;
+        let job_id = view.id.clone();
         let mut on_progress = move |figures: &Progress| {
             progress.set(figures.clone());
+            broadcast.send(&job_id, n, figures);
             rates.update(|samples| {
                 samples.push(figures.docs_per_sec);
                 if samples.len() > 60 {
@@ -470,5 +618,22 @@ impl Runner {
             }
             Err(failure) => fail(about(failure.message)),
         }
+    }
+}
+
+/// With several objects, says which one a problem is about.
+fn about(view: &JobView, n: usize, message: String) -> String {
+    if view.parts.len() > 1 {
+        format!("{}: {message}", view.parts[n].label)
+    } else {
+        message
+    }
+}
+
+/// The state for a source that could not be opened.
+fn about_part(view: &JobView, n: usize, error: SourceError) -> JobState {
+    match error.kind {
+        SourceErrorKind::Expired => JobState::NeedsFreshUrl(about(view, n, error.message)),
+        _ => JobState::Failed(about(view, n, error.message)),
     }
 }

@@ -132,6 +132,7 @@ async fn a_version_1_database_upgrades_and_its_jobs_are_kept() {
         ImportSettings::new("logs"),
         Tuning::default(),
         vec!["first".into(), "second".into()],
+        vec![],
     );
     upgraded.save_manifest(&manifest).await.unwrap();
     upgraded.save(&checkpoint_for("job-new#0", 1000)).await.unwrap();

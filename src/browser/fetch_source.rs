@@ -1,7 +1,6 @@
 //! An object behind a (presigned) URL, streamed with `fetch` and `ReadableStream`. Resumes with
 //! `Range: bytes=N-` guarded by `If-Match: <ETag>`, so nothing already imported is downloaded again.
 
-use futures::StreamExt;
 use sluice_engine::job::{SourceError, SourceErrorKind};
 use sluice_engine::source_url::{
     probed_size, redact, resumed_answer, source_status_error, ObjectAnswer, Resumed, SourceUrl,
@@ -12,6 +11,7 @@ use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestCache, RequestInit, Response};
 
 use super::js_error_text;
+use super::pieces::Pieces;
 
 /// What the bucket's CORS rules must allow, for the error message when a browser cannot read the object.
 pub const CORS_HELP: &str = "the bucket's CORS configuration must allow GET from this site and expose the ETag, \
@@ -34,19 +34,10 @@ pub struct FetchSource {
     etag: Option<String>,
     size: Option<u64>,
     compression: Compression,
-    body: Option<wasm_streams::readable::IntoStream<'static>>,
-    /// Bytes to discard before the first one to import: a server that ignored the Range header, or the
-    /// decompressed bytes already imported from a gzip object (which cannot be entered in the middle).
-    skip: u64,
+    body: Option<Pieces>,
     /// The absolute offset of the next byte handed to the engine.
     position: u64,
-    /// The rest of the chunk the stream gave last, and where in it the next piece starts.
-    pending: Option<(js_sys::Uint8Array, u32)>,
 }
-
-/// The most bytes handed to the engine at once. The browser may deliver megabytes in one chunk; splitting and
-/// batching that in one go would hold the main thread for tens of milliseconds. 128 KiB takes a few.
-const MAX_PIECE: u32 = 128 * 1024;
 
 async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
     let header_map = Headers::new().map_err(|e| SourceError::new(SourceErrorKind::Fatal, js_error_text(&e)))?;
@@ -152,9 +143,7 @@ impl FetchSource {
                 size: identity.size,
                 compression,
                 body: None,
-                skip: 0,
                 position: 0,
-                pending: None,
             },
             identity,
         ))
@@ -172,9 +161,7 @@ impl FetchSource {
                 Compression::None
             },
             body: None,
-            skip: 0,
             position: 0,
-            pending: None,
         }
     }
 }
@@ -182,7 +169,6 @@ impl FetchSource {
 impl ByteSource for FetchSource {
     async fn open(&mut self, absolute_byte_offset: u64) -> Result<(), SourceError> {
         self.body = None;
-        self.pending = None;
         self.position = absolute_byte_offset;
         // Offsets in a gzip object count decompressed bytes: download from the start and skip up to the offset
         // (nothing before it is sent again, only read again).
@@ -205,11 +191,13 @@ impl ByteSource for FetchSource {
             content_length: header(&response, "content-length").and_then(|l| l.parse().ok()),
             etag: etag.as_deref(),
         };
-        match resumed_answer(&answer, range_start, self.size, self.etag.as_deref())? {
-            Resumed::Stream { skip } => self.skip = skip + decompressed_skip,
+        // Bytes to drop before the first one to import: a server that ignored the Range header, or the decompressed
+        // bytes already imported from a gzip object (which cannot be entered in the middle).
+        let skip = match resumed_answer(&answer, range_start, self.size, self.etag.as_deref())? {
+            Resumed::Stream { skip } => skip + decompressed_skip,
             Resumed::Finished => return Ok(()),
             Resumed::Status(status) => return Err(source_status_error(status, &body_text(&response).await, &self.url)),
-        }
+        };
         let stream = response
             .body()
             .ok_or_else(|| SourceError::new(SourceErrorKind::Transient, "the response has no body"))?;
@@ -217,32 +205,20 @@ impl ByteSource for FetchSource {
             Compression::Inflate => super::gunzip(&stream).map_err(|m| SourceError::new(SourceErrorKind::Fatal, m))?,
             Compression::None | Compression::ByBrowser => stream,
         };
-        self.body = Some(wasm_streams::ReadableStream::from_raw(stream).into_stream());
+        self.body = Some(Pieces::new(stream, skip));
         Ok(())
     }
 
     async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
-        super::clock::yield_if_due().await;
-        loop {
-            if let Some((chunk, at)) = self.pending.take() {
-                // Bytes to skip are dropped here, without copying them out of JavaScript.
-                let skip = self.skip.min(u64::from(chunk.length() - at)) as u32;
-                self.skip -= u64::from(skip);
-                let from = at + skip;
-                let to = chunk.length().min(from.saturating_add(MAX_PIECE));
-                if to < chunk.length() {
-                    self.pending = Some((chunk.clone(), to));
-                }
-                if from < to {
-                    self.position += u64::from(to - from);
-                    return Ok(Some(chunk.subarray(from, to).to_vec()));
-                }
-                continue;
+        let Some(body) = self.body.as_mut() else {
+            return Ok(None);
+        };
+        match body.next().await {
+            Ok(Some(piece)) => {
+                self.position += piece.len() as u64;
+                Ok(Some(piece))
             }
-            let Some(body) = self.body.as_mut() else {
-                return Ok(None);
-            };
-            let Some(chunk) = body.next().await else {
+            Ok(None) => {
                 self.body = None;
                 // A connection closed early can look like an end: only the size tells them apart.
                 if let (Compression::None, Some(size)) = (self.compression, self.size) {
@@ -253,15 +229,12 @@ impl ByteSource for FetchSource {
                         ));
                     }
                 }
-                return Ok(None);
-            };
-            let chunk = chunk.map_err(|error| {
-                SourceError::new(
-                    SourceErrorKind::Transient,
-                    format!("the download was interrupted: {}", js_error_text(&error)),
-                )
-            })?;
-            self.pending = Some((js_sys::Uint8Array::new(&chunk), 0));
+                Ok(None)
+            }
+            Err(error) => Err(SourceError::new(
+                SourceErrorKind::Transient,
+                format!("the download was interrupted: {}", js_error_text(&error)),
+            )),
         }
     }
 }

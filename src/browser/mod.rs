@@ -3,13 +3,19 @@
 //! - [`clock::BrowserClock`]: `Date.now()` and `setTimeout`;
 //! - [`fetch_source::FetchSource`]: an object behind a (presigned) URL through `fetch` and `ReadableStream`, resumed
 //!   with `Range` + `If-Match`; gzip through [`gunzip`];
+//! - [`file_source::LocalFileSource`]: a picked or dropped file through `Blob.slice` + `stream()`;
+//! - [`pieces::Pieces`]: both sources' bytes in pieces the page can afford (≤ 128 KiB, yielding every 10 ms);
 //! - [`sink::ProxySink`]: bulk bodies to `sluice serve` over gloo-net;
-//! - [`store::IdbStore`]: checkpoints and dead letters in IndexedDB.
+//! - [`store::IdbStore`]: jobs, checkpoints and dead letters in IndexedDB;
+//! - [`tabs`]: one tab per job (Web Locks) and live progress for the other tabs (BroadcastChannel).
 
 pub mod clock;
 pub mod fetch_source;
+pub mod file_source;
+pub mod pieces;
 pub mod sink;
 pub mod store;
+pub mod tabs;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};

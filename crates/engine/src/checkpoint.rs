@@ -36,6 +36,10 @@ pub struct SourceIdentity {
     /// The bytes are gzip-compressed; offsets count decompressed bytes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub gzip: bool,
+    /// A hash of the first 64 KiB (local files in the browser, which have no ETag): a file picked again after a
+    /// reload must match it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
 }
 
 impl SourceIdentity {
@@ -79,6 +83,11 @@ impl SourceIdentity {
                         return Err(format!("it was modified ({before} then, {now} now)"));
                     }
                 }
+            }
+        }
+        if let (Some(before), Some(now)) = (&self.head_hash, &current.head_hash) {
+            if before != now {
+                return Err("its first 64 KiB differ from the file the import started with".into());
             }
         }
         if self.gzip != current.gzip {
@@ -321,5 +330,32 @@ mod tests {
         fresh.url = Some("https://s3.eu-west-1.amazonaws.com/bucket/data/part-1.jsonl".into());
         assert_eq!(source().check_same_object(&fresh), Ok(()));
         assert_eq!(source().id_namespace(), "s3://bucket/data/part-1.jsonl");
+    }
+
+    #[test]
+    fn a_local_file_picked_again_must_match_name_size_time_and_first_bytes() {
+        let file = SourceIdentity {
+            name: Some("events.jsonl".into()),
+            size: Some(2_000),
+            last_modified: Some("1763769600000".into()),
+            head_hash: Some("00000000deadbeef".into()),
+            ..SourceIdentity::default()
+        };
+        assert_eq!(file.check_same_object(&file.clone()), Ok(()));
+        let mut other_content = file.clone();
+        other_content.head_hash = Some("0000000012345678".into());
+        assert!(file
+            .check_same_object(&other_content)
+            .unwrap_err()
+            .contains("first 64 KiB"));
+        let mut touched = file.clone();
+        touched.last_modified = Some("1763769700000".into());
+        assert!(file.check_same_object(&touched).unwrap_err().contains("modified"));
+        let mut renamed = file.clone();
+        renamed.name = Some("other.jsonl".into());
+        assert!(file
+            .check_same_object(&renamed)
+            .unwrap_err()
+            .contains("different object"));
     }
 }

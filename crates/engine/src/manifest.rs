@@ -20,6 +20,9 @@ pub struct Part {
     pub id: String,
     /// What the analyst sees: the redacted URL or the file name.
     pub label: String,
+    /// A local file (picked in the browser) rather than a URL: after a reload the analyst must pick it again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub local_file: bool,
 }
 
 /// A job: its parts in import order and what they share.
@@ -41,21 +44,26 @@ pub struct JobManifest {
 }
 
 impl JobManifest {
-    /// A new job over objects labelled `labels`, in that order.
+    /// A new job over the objects behind URLs labelled `urls`, then the local files named `files`, in that order.
     pub fn new(
         id: impl Into<String>,
         created_at_ms: u64,
         settings: ImportSettings,
         tuning: Tuning,
-        labels: Vec<String>,
+        urls: Vec<String>,
+        files: Vec<String>,
     ) -> Self {
         let id = id.into();
-        let parts = labels
+        let sources = urls
             .into_iter()
+            .map(|label| (label, false))
+            .chain(files.into_iter().map(|name| (name, true)));
+        let parts = sources
             .enumerate()
-            .map(|(n, label)| Part {
+            .map(|(n, (label, local_file))| Part {
                 id: part_id(&id, n),
                 label,
+                local_file,
             })
             .collect();
         JobManifest {
@@ -79,6 +87,7 @@ impl JobManifest {
             parts: vec![Part {
                 id: checkpoint.job_id.clone(),
                 label: source_label(&checkpoint.source),
+                local_file: checkpoint.source.url.is_none() && checkpoint.source.name.is_some(),
             }],
         }
     }
@@ -184,9 +193,12 @@ mod tests {
             ImportSettings::new("logs"),
             Tuning::default(),
             vec!["a".into(), "b".into()],
+            vec!["c.jsonl".into()],
         );
         let ids: Vec<_> = manifest.parts.iter().map(|p| p.id.as_str()).collect();
-        assert_eq!(ids, ["job-1#0", "job-1#1"]);
+        assert_eq!(ids, ["job-1#0", "job-1#1", "job-1#2"]);
+        let local: Vec<_> = manifest.parts.iter().map(|p| p.local_file).collect();
+        assert_eq!(local, [false, false, true]);
         assert_eq!(manifest.check(), Ok(()));
         let json = serde_json::to_string(&manifest).unwrap();
         assert_eq!(serde_json::from_str::<JobManifest>(&json).unwrap(), manifest);
