@@ -32,6 +32,15 @@ pub fn App() -> impl IntoView {
 #[component]
 fn Importer() -> impl IntoView {
     let auto_resume = RwSignal::new(stored("sluice.autoResume", Storage::Local).as_deref() != Some("false"));
+    let retention_days = RwSignal::new(
+        stored("sluice.retentionDays", Storage::Local)
+            .and_then(|d| d.parse::<f64>().ok())
+            .filter(|d| *d > 0.0)
+            .unwrap_or(7.0),
+    );
+    let cleanup: RwSignal<Option<String>> = RwSignal::new(None);
+    let storage: RwSignal<Option<f64>> = RwSignal::new(None);
+    let import_problem: RwSignal<Option<String>> = RwSignal::new(None);
     let runner = Runner {
         proxy: RwSignal::new(String::new()),
         token: RwSignal::new(stored("sluice.token", Storage::Session)),
@@ -73,7 +82,16 @@ fn Importer() -> impl IntoView {
                 }
                 Err(message) => proxy_problem.set(Some(message)),
             }
-            resume_interrupted(&runner, jobs, banner, auto_resume.get_untracked()).await;
+            resume_interrupted(
+                &runner,
+                jobs,
+                banner,
+                cleanup,
+                auto_resume.get_untracked(),
+                retention_days.get_untracked(),
+            )
+            .await;
+            storage.set(storage_used().await);
         });
     }
     let token = runner.token;
@@ -108,17 +126,69 @@ fn Importer() -> impl IntoView {
                 } />
             " Resume interrupted imports automatically when this page opens"
         </label>
+        <label class="setting">
+            "Keep completed imports and their failed records for "
+            <input type="number" min="1" class="days" aria-label="Days to keep completed imports"
+                prop:value=move || retention_days.get().to_string()
+                on:change=move |ev| {
+                    if let Ok(days) = event_target_value(&ev).parse::<f64>() {
+                        if days > 0.0 {
+                            store("sluice.retentionDays", &days.to_string(), Storage::Local);
+                            retention_days.set(days);
+                        }
+                    }
+                } />
+            " days"
+        </label>
         <section aria-labelledby="jobs-heading" class="jobs">
             <h2 id="jobs-heading">"Imports"</h2>
+            {move || cleanup.get().map(|message| view! { <p role="status" class="notice" id="cleanup-notice">{message}</p> })}
+            <div class="continue-file">
+                <label for="checkpoint-file">"Continue an import exported from another browser (checkpoint file)"</label>
+                <input type="file" id="checkpoint-file" accept=".json,application/json" on:change={
+                    let runner = runner.clone();
+                    move |ev| {
+                        use wasm_bindgen::JsCast;
+                        let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
+                        let Some(file) = input.as_ref().and_then(|i| i.files()).and_then(|l| l.get(0)) else { return };
+                        if let Some(input) = input {
+                            input.set_value("");
+                        }
+                        let runner = runner.clone();
+                        leptos::task::spawn_local(async move {
+                            let read = wasm_bindgen_futures::JsFuture::from(file.text()).await;
+                            let text = read.ok().and_then(|t| t.as_string()).unwrap_or_default();
+                            match runner.import_checkpoint_file(text.as_bytes()).await {
+                                Ok(view) => {
+                                    import_problem.set(None);
+                                    jobs.update(|list| list.insert(0, view));
+                                }
+                                Err(message) => import_problem.set(Some(format!(
+                                    "This checkpoint file cannot be used: {message}"
+                                ))),
+                            }
+                        });
+                    }
+                } />
+                {move || import_problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
+            </div>
             {move || jobs.with(Vec::is_empty).then(|| view! { <p class="muted">"No imports yet."</p> })}
             <For
                 each=move || jobs.get()
                 key=|job| job.id.clone()
-                children=move |job| {
+                children={
                     let runner = runner.clone();
-                    view! { <JobCard job=job runner=runner jobs=jobs /> }
+                    move |job| {
+                        let runner = runner.clone();
+                        view! { <JobCard job=job runner=runner jobs=jobs /> }
+                    }
                 }
             />
+            {move || storage.get().map(|bytes| view! {
+                <p class="muted storage" id="storage-figure">
+                    {format!("Sluice's data in this browser (imports, checkpoints, failed records): {}", human_bytes(bytes))}
+                </p>
+            })}
         </section>
     }
 }
@@ -227,13 +297,39 @@ async fn load_proxy_config(proxy: &str) -> Result<(Vec<String>, bool), String> {
     Ok((patterns, config["token_required"].as_bool().unwrap_or(false)))
 }
 
+/// True for a completed job whose last checkpoint is older than `oldest_kept` (ms since the epoch).
+#[cfg(target_arch = "wasm32")]
+fn expired(checkpoints: &[Option<sluice_engine::Checkpoint>], oldest_kept: f64) -> bool {
+    let statuses: Vec<_> = checkpoints.iter().map(|c| c.as_ref().map(|c| c.status)).collect();
+    let last = checkpoints.iter().flatten().map(|c| c.updated_at_ms).max().unwrap_or(0);
+    sluice_engine::manifest::job_status(&statuses) == sluice_engine::JobStatus::Completed && (last as f64) < oldest_kept
+}
+
+/// How much of the browser's storage this site uses, in bytes (`navigator.storage.estimate()`).
+#[cfg(target_arch = "wasm32")]
+async fn storage_used() -> Option<f64> {
+    use js_sys::Reflect;
+    use wasm_bindgen::JsCast;
+    let navigator = Reflect::get(&js_sys::global(), &"navigator".into()).ok()?;
+    let storage = Reflect::get(&navigator, &"storage".into()).ok()?;
+    let estimate = Reflect::get(&storage, &"estimate".into())
+        .ok()?
+        .dyn_into::<js_sys::Function>()
+        .ok()?;
+    let promise = estimate.call0(&storage).ok()?.dyn_into::<js_sys::Promise>().ok()?;
+    let answer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    Reflect::get(&answer, &"usage".into()).ok()?.as_f64()
+}
+
 /// Lists stored jobs; interrupted ones with a remembered URL resume by themselves unless the analyst turned that off.
 #[cfg(target_arch = "wasm32")]
 async fn resume_interrupted(
     runner: &Runner,
     jobs: RwSignal<Vec<JobView>>,
     banner: RwSignal<Option<String>>,
+    cleanup: RwSignal<Option<String>>,
     auto: bool,
+    retention_days: f64,
 ) {
     let Ok(store) = crate::browser::store::IdbStore::open().await else {
         return;
@@ -242,8 +338,14 @@ async fn resume_interrupted(
         return;
     };
     let (mut resumed, mut waiting, mut needs_file, mut elsewhere) = (0, 0, 0, 0);
+    let oldest_kept = js_sys::Date::now() - retention_days * 86_400_000.0;
+    let mut removed = 0;
     // Newest first, as new imports are added at the top.
     for (manifest, checkpoints) in stored.into_iter().rev() {
+        if expired(&checkpoints, oldest_kept) && store.delete_job(&manifest).await.is_ok() {
+            removed += 1;
+            continue;
+        }
         let view = JobView::from_stored(manifest, &checkpoints);
         let interrupted = view.state.get_untracked() == JobState::Interrupted;
         jobs.update(|list| list.push(view.clone()));
@@ -270,6 +372,13 @@ async fn resume_interrupted(
                 }
             }
         }
+    }
+    if removed > 0 {
+        cleanup.set(Some(format!(
+            "Removed {removed} completed import{} older than {retention_days} days, with {} failed records.",
+            if removed == 1 { "" } else { "s" },
+            if removed == 1 { "its" } else { "their" }
+        )));
     }
     if needs_file > 0 {
         banner.set(Some(format!(
@@ -588,7 +697,26 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                     text.extend(line.to_string().into_bytes());
                     text.push(b'\n');
                 }
-                download_file(&format!("{}-failed-records.ndjson", job.id), &text);
+                download_file(
+                    &format!("{}-failed-records.ndjson", job.id),
+                    &text,
+                    "application/x-ndjson",
+                );
+            });
+        }
+    };
+    let include_urls = RwSignal::new(false);
+    let export = {
+        let job = job.clone();
+        let runner = runner.clone();
+        move |_| {
+            let job = job.clone();
+            let runner = runner.clone();
+            leptos::task::spawn_local(async move {
+                match runner.export(&job, include_urls.get_untracked()).await {
+                    Ok(bytes) => download_file(&format!("{}-checkpoint.json", job.id), &bytes, "application/json"),
+                    Err(message) => job.state.set(JobState::Failed(message)),
+                }
             });
         }
     };
@@ -683,6 +811,16 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                     <button type="button" class="secondary" on:click=download.clone()>"Download failed records"</button>
                 })}
             </div>
+            <details class="export">
+                <summary>"Checkpoint file"</summary>
+                <p class="muted">"Continue this import in another browser or on another machine: export its checkpoint, then open the file there with “Continue an import exported from another browser”."</p>
+                <label class="setting">
+                    <input type="checkbox" prop:checked=move || include_urls.get()
+                        on:change=move |ev| include_urls.set(event_target_checked(&ev)) />
+                    " Include the presigned URLs (they are secrets: anyone with the file can read the objects until they expire)"
+                </label>
+                <button type="button" class="secondary" on:click=export>"Export checkpoint"</button>
+            </details>
             {move || letters.get().map(|list| view! {
                 <table class="letters">
                     <caption>"Failed records (first 100)"</caption>
@@ -750,11 +888,11 @@ fn Sparkline(rates: RwSignal<Vec<f64>>) -> impl IntoView {
 }
 
 #[cfg(target_arch = "wasm32")]
-fn download_file(name: &str, bytes: &[u8]) {
+fn download_file(name: &str, bytes: &[u8], media_type: &str) {
     use wasm_bindgen::JsCast;
     let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
     let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/x-ndjson");
+    options.set_type(media_type);
     let Ok(blob) = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options) else {
         return;
     };

@@ -7,6 +7,7 @@ use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use sluice_engine::checkpoint::ResumeRefusal;
+use sluice_engine::export::JobExport;
 use sluice_engine::job::SourceError;
 use sluice_engine::job::{FailureKind, JobIo, JobPlan, SourceErrorKind};
 use sluice_engine::manifest::{combine, job_status, next_part, JobManifest};
@@ -465,6 +466,43 @@ impl Runner {
             }
         }
         view.state.set(JobState::Completed);
+    }
+
+    /// The job's checkpoint file: its manifest and checkpoints, with the presigned URLs only if `include_urls`.
+    pub async fn export(&self, view: &JobView, include_urls: bool) -> Result<Vec<u8>, String> {
+        let store = IdbStore::open().await.map_err(|e| e.to_string())?;
+        let (mut checkpoints, mut urls) = (Vec::new(), Vec::new());
+        for part in &view.parts {
+            if let Some(checkpoint) = store.load(&part.id).await.map_err(|e| e.to_string())? {
+                checkpoints.push(checkpoint);
+            }
+            if include_urls {
+                if let Some(url) = store.source_url(&part.id).await.map_err(|e| e.to_string())? {
+                    urls.push((part.id.clone(), url));
+                }
+            }
+        }
+        Ok(JobExport::new(view.manifest(), checkpoints, urls, js_sys::Date::now() as u64).to_json())
+    }
+
+    /// Adds a job from a checkpoint file (exported in another browser) and resumes it: it asks for a fresh URL or
+    /// the file when the checkpoint file has none.
+    pub async fn import_checkpoint_file(&self, bytes: &[u8]) -> Result<JobView, String> {
+        let export = JobExport::from_json(bytes).map_err(|problems| problems.join("; "))?;
+        let store = IdbStore::open().await.map_err(|e| e.to_string())?;
+        store.import_job(&export).await.map_err(|e| e.to_string())?;
+        let checkpoints: Vec<Option<Checkpoint>> = export
+            .manifest
+            .parts
+            .iter()
+            .map(|part| export.checkpoints.iter().find(|c| c.job_id == part.id).cloned())
+            .collect();
+        let view = JobView::from_stored(export.manifest, &checkpoints);
+        // Opening the file says "continue": anything not completed resumes (and asks for what it lacks).
+        if view.state.get_untracked() != JobState::Completed {
+            self.resume(view.clone(), None);
+        }
+        Ok(view)
     }
 
     /// Resumes a stored job this tab already holds the lock of.

@@ -12,6 +12,7 @@
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
 use indexed_db_futures::transaction::TransactionMode;
+use sluice_engine::export::JobExport;
 use sluice_engine::job::StoreError;
 use sluice_engine::manifest::JobManifest;
 use sluice_engine::{Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore};
@@ -266,6 +267,27 @@ impl IdbStore {
             self.delete_part(&part.id).await?;
         }
         self.delete(JOBS, manifest.id.clone(), manifest.id.clone()).await
+    }
+
+    /// Stores a job read from a checkpoint file: its manifest, checkpoints and (when the file has them) URLs.
+    /// Refuses a job this browser already has, rather than overwrite its progress.
+    pub async fn import_job(&self, export: &JobExport) -> Result<(), StoreError> {
+        let known = self.get(JOBS, &export.manifest.id).await?.is_some()
+            || export.manifest.parts.len() == 1 && self.load(&export.manifest.parts[0].id).await?.is_some();
+        if known {
+            return Err(StoreError(format!(
+                "this browser already has the import {}; delete it first to replace it with the file's",
+                export.manifest.id
+            )));
+        }
+        self.save_manifest(&export.manifest).await?;
+        for checkpoint in &export.checkpoints {
+            self.save(checkpoint).await?;
+        }
+        for (part_id, url) in &export.urls {
+            self.remember_source_url(part_id, url).await?;
+        }
+        Ok(())
     }
 
     /// Closes the connection (tests reopen to check durability).

@@ -4,7 +4,7 @@
 // objects and injects faults. Screenshots go to target/screenshots/.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 
@@ -72,7 +72,7 @@ async function startImport(page, urls, index, { idField = 'id', batchRecords = '
   await page.getByLabel('Id field (optional)').fill(idField);
   await page.getByText('Advanced').click();
   await page.getByLabel('Batch size (records)').fill(batchRecords);
-  await page.getByRole('button', { name: 'Import' }).click();
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
 }
 
 const job = (page) => page.locator('article.job').first();
@@ -332,6 +332,59 @@ test('two tabs on one job: the second shows live progress, never sends a bulk re
   } finally {
     await control('PUT', '/faults/opensearch', JSON.stringify({ latency_ms: 25 }));
   }
+});
+
+test('a checkpoint file: exported, refused when edited, continued in a fresh profile with a fresh URL', async () => {
+  const { page, context } = await openPage();
+  await startImport(page, `${OBJECTS}/sample/events.json?X-Amz-Signature=first`, 'sample-export');
+  await progressAtLeast(page, 30);
+  await job(page).getByRole('button', { name: 'Pause' }).click();
+  await job(page).getByText('Paused', { exact: true }).waitFor({ timeout: 10_000 });
+  await job(page).getByText('Checkpoint file').click();
+  const [download] = await Promise.all([page.waitForEvent('download'),
+    job(page).getByRole('button', { name: 'Export checkpoint' }).click()]);
+  const text = readFileSync(await download.path(), 'utf8');
+  assert.doesNotMatch(text, /X-Amz-Signature/, 'URLs are left out unless asked for');
+  const exported = JSON.parse(text);
+  const committed = exported.checkpoints[0].committed_offset;
+  assert.ok(committed > 0);
+  await context.close();
+
+  // A fresh browser profile: nothing in IndexedDB.
+  const { page: fresh, context: other } = await openPage();
+  const input = fresh.getByLabel(/Continue an import exported from another browser/);
+  const edited = structuredClone(exported);
+  edited.checkpoints[0].settings.index = 'sample-elsewhere';
+  writeFileSync('target/e2e/edited-checkpoint.json', JSON.stringify(edited));
+  await input.setInputFiles('target/e2e/edited-checkpoint.json');
+  await fresh.getByRole('alert').getByText(/were edited after it was written/).waitFor();
+  writeFileSync('target/e2e/checkpoint.json', text);
+  await input.setInputFiles('target/e2e/checkpoint.json');
+  await job(fresh).getByLabel('Fresh presigned URL for the same object').waitFor({ timeout: 30_000 });
+  const logged = (await control('GET', '/requests')).length;
+  await job(fresh).getByLabel('Fresh presigned URL for the same object')
+    .fill(`${OBJECTS}/sample/events.json?X-Amz-Signature=second`);
+  await job(fresh).getByRole('button', { name: 'Continue with this URL' }).click();
+  await completed(fresh);
+  assert.equal(await count('sample-export'), GOOD);
+  const ranges = await rangesSince(logged, 'events.json');
+  assert.ok(ranges.includes(`bytes=${committed}-`), `resumed at the exported offset ${committed}: ${ranges}`);
+  await other.close();
+
+  // The same job as if it had completed 30 days ago: removed at the next page load (7 days by default).
+  const old = structuredClone(exported);
+  old.manifest.id = 'job-old-1';
+  old.manifest.parts[0].id = 'job-old-1#0';
+  Object.assign(old.checkpoints[0], { job_id: 'job-old-1#0', status: 'completed', updated_at_ms: Date.now() - 30 * 86_400_000 });
+  writeFileSync('target/e2e/old-checkpoint.json', JSON.stringify(old));
+  const { page: third, context: third_context } = await openPage();
+  await third.getByLabel(/Continue an import exported from another browser/).setInputFiles('target/e2e/old-checkpoint.json');
+  await job(third).getByText('Completed', { exact: true }).waitFor();
+  await third.reload();
+  await third.locator('#cleanup-notice').getByText(/Removed 1 completed import older than 7 days/).waitFor();
+  assert.equal(await third.locator('article.job').count(), 0);
+  await third.locator('#storage-figure').waitFor();
+  await third_context.close();
 });
 
 test('Pause answers at once during an import, and Resume finishes it exactly', async () => {

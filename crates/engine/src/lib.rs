@@ -18,6 +18,7 @@
 //! - [`checkpoint`]: the versioned checkpoint document and resume validation.
 //! - [`job`]: the async driver and the traits adapters implement (`ByteSource`, `BulkSink`, `CheckpointStore`,
 //!   `DeadLetterStore`, `Clock`).
+//! - [`export`]: a job's checkpoints as a file, checked when read back.
 //! - [`manifest`]: a job of several objects, each with its own checkpoint.
 //! - [`progress`]: figures for progress bars.
 //! - [`source_url`]: bucket, key and expiry of (presigned) source URLs.
@@ -28,6 +29,7 @@ pub mod batch;
 pub mod bulk;
 pub mod checkpoint;
 pub mod dead_letter;
+pub mod export;
 pub mod format;
 pub mod job;
 pub mod manifest;
