@@ -28,8 +28,20 @@ impl BulkSink for ProxySink {
         if let Some(token) = &self.token {
             request = request.header("Authorization", &format!("Bearer {token}"));
         }
-        let array = js_sys::Uint8Array::from(&body[..]);
-        let request = request.body(array).map_err(|e| SinkError(e.to_string()))?;
+        // A Blob, not a Uint8Array: Chromium's fetch() copies an array body synchronously on the main thread (1.5 s
+        // of a 7 s import in a profile), while a Blob body is handed to the network stack as it is.
+        // SAFETY: the view over wasm memory lives only until the Blob constructor has copied it; nothing allocates
+        // (which could move wasm memory) in between.
+        let blob = web_sys::Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&unsafe {
+            js_sys::Uint8Array::view(&body[..]).into()
+        }))
+        .map_err(|e| {
+            SinkError(format!(
+                "the browser could not hold a bulk body: {}",
+                super::js_error_text(&e)
+            ))
+        })?;
+        let request = request.body(blob).map_err(|e| SinkError(e.to_string()))?;
         let response = request.send().await.map_err(|e| {
             SinkError(format!(
                 "the proxy could not be reached ({e}); check the network and the proxy's address"

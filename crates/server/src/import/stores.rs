@@ -47,7 +47,16 @@ impl CheckpointStore for FileCheckpoints {
     }
 }
 
+/// Creates the directory a file goes in, so `--checkpoint runs/today/job.json` works without a `mkdir` first.
+fn create_parent(path: &Path) -> std::io::Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent),
+        None => Ok(()),
+    }
+}
+
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    create_parent(path)?;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
@@ -121,6 +130,7 @@ impl DeadLetterStore for FileDeadLetters {
         }
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            create_parent(&path)?;
             let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
             file.write_all(&lines)?;
             file.sync_data()
@@ -130,5 +140,36 @@ impl DeadLetterStore for FileDeadLetters {
         .map_err(|error| StoreError(format!("{}: {error}", self.path.display())))?;
         self.written.borrow_mut().extend(fresh);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_engine::{ImportSettings, SourceIdentity};
+
+    #[tokio::test]
+    async fn stores_create_the_directories_they_write_in() {
+        let root = std::env::temp_dir().join(format!("sluice-stores-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let checkpoint = Checkpoint::start("job", SourceIdentity::default(), ImportSettings::new("logs"), 1);
+        let checkpoints = FileCheckpoints::new(root.join("runs/today/checkpoint.json"));
+        checkpoints.save(&checkpoint).await.unwrap();
+        assert_eq!(checkpoints.load().unwrap(), Some(checkpoint));
+        let letters = FileDeadLetters::open(root.join("failed/records.ndjson")).unwrap();
+        let letter = DeadLetter {
+            offset: 3,
+            end: 9,
+            reason: "not JSON".into(),
+            record: None,
+        };
+        letters.store("job", &[letter]).await.unwrap();
+        assert_eq!(
+            FileDeadLetters::open(root.join("failed/records.ndjson"))
+                .unwrap()
+                .count(),
+            1
+        );
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }

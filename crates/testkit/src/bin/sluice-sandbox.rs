@@ -2,7 +2,7 @@
 //! server holding sample datasets, with presigned-style URLs printed to paste into the app or the CLI.
 //!
 //! `sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000] [--latency-ms 0]
-//! [--cut-port P --control-port C]`; Ctrl-C stops it. `--latency-ms` slows every bulk request (to watch or interrupt
+//! [--cut-port P --control-port C] [--discard-sources]`; Ctrl-C stops it. `--latency-ms` slows every bulk request (to watch or interrupt
 //! an import).
 //!
 //! For end-to-end tests, `--cut-port` serves the same objects through a TCP fault proxy that can cut downloads
@@ -160,7 +160,7 @@ async fn main() {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000] [--latency-ms 0] \
-             [--cut-port P] [--control-port C]"
+             [--cut-port P] [--control-port C] [--discard-sources]"
         );
         return;
     }
@@ -170,12 +170,15 @@ async fn main() {
     let control_port = arg(&args, "--control-port", 0) as u16;
     let records = arg(&args, "--records", 10_000);
     let latency = std::time::Duration::from_millis(arg(&args, "--latency-ms", 0));
+    // Benchmarks index gigabytes: keep ids, versions and mappings, forget the documents' bodies.
+    let discard_sources = args.iter().any(|a| a == "--discard-sources");
     let bind = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let options = Options {
         faults: Faults {
             latency,
             ..Default::default()
         },
+        discard_sources,
         ..Options::default()
     };
     let opensearch = OpenSearchServer::bind(bind(opensearch_port), options)

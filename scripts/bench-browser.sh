@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The browser benchmark: figures, not a test. Builds the release site and binaries, serves a large JSON Lines object
+# and a JSON array of the same records (1 GiB each by default; SLUICE_BENCH_MB changes it) from the S3-like object
+# server, and imports each through `sluice serve --site dist` into the OpenSearch test server: in headless Chromium
+# (MB/s, docs/s, the longest main-thread task, peak JS heap + wasm memory, time from a reload at 90 % to the first
+# resumed bulk request), then with the native `sluice import` through the same proxy, and prints the ratio.
+# Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of object.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+mb=${SLUICE_BENCH_MB:-1024}
+# The sandbox's records average 133 bytes in JSON Lines.
+records=$(( mb * 1048576 / 133 ))
+objects_port=49000 control_port=49002 opensearch_port=49200 site_port=48080
+
+cargo build --release -p sluice-server -p sluice-testkit --bins
+trunk build --release
+mkdir -p target/bench
+target/release/sluice-sandbox --opensearch-port "$opensearch_port" --objects-port "$objects_port" \
+  --control-port "$control_port" --records "$records" --discard-sources > target/bench/sandbox.log 2>&1 &
+pids=$!
+target/release/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" --allow-index 'bench*' \
+  --site dist --listen "127.0.0.1:$site_port" --max-body-mib 64 > target/bench/proxy.log 2>&1 &
+pids="$pids $!"
+trap 'kill $pids 2>/dev/null || true' EXIT
+echo "Generating $records records per object ($mb MiB of JSON Lines)..."
+for url in "http://127.0.0.1:$control_port/counts" "http://127.0.0.1:$site_port/_sluice/config"; do
+  for _ in $(seq 1200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.25; done
+done
+
+SLUICE_BENCH_SITE="http://127.0.0.1:$site_port/" SLUICE_BENCH_OBJECTS="http://127.0.0.1:$objects_port" \
+  node tests/bench/browser-bench.mjs

@@ -1,0 +1,116 @@
+// The browser benchmark's driver (scripts/bench-browser.sh starts the servers). Prints figures; asserts nothing
+// about time. Each import uses the page's defaults (5 MiB / 5000-record batches, 4 requests in flight) and derived
+// ids, like the native run it is compared with.
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const SITE = process.env.SLUICE_BENCH_SITE;
+const OBJECTS = process.env.SLUICE_BENCH_OBJECTS;
+
+async function size(key) {
+  const response = await fetch(`${OBJECTS}/sample/${key}`, { headers: { Range: 'bytes=0-0' } });
+  return Number(response.headers.get('content-range').split('/')[1]);
+}
+
+async function count(index) {
+  return (await (await fetch(`${SITE}${index}/_count`)).json()).count;
+}
+
+function watchLongTasks() {
+  window.__longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) window.__longTasks.push(entry.duration);
+  }).observe({ type: 'longtask', buffered: true });
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--enable-precise-memory-info'],
+});
+
+// One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
+// reload to the first resumed bulk request is measured.
+async function inBrowser(key, index, reloadAt) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.addInitScript(watchLongTasks);
+  await page.goto(SITE);
+  await page.getByText('Engine check passed').waitFor();
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/${key}`);
+  await page.getByLabel('Index', { exact: true }).fill(index);
+  let peakHeap = 0; let peakWasm = 0; let longest = 0;
+  const sample = async () => {
+    try {
+      const [heap, wasm, tasks] = await page.evaluate(() => [performance.memory.usedJSHeapSize,
+        window.sluiceWasmMemoryBytes?.() ?? 0, window.__longTasks.splice(0)]);
+      peakHeap = Math.max(peakHeap, heap); peakWasm = Math.max(peakWasm, wasm);
+      longest = Math.max(longest, ...tasks);
+    } catch { /* the page is reloading */ }
+  };
+  // Only tasks during the import count (not the page's own start).
+  await page.evaluate(() => { window.__longTasks.length = 0; });
+  const sampler = setInterval(sample, 250);
+  const started = Date.now();
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  let resumeMs = null;
+  const bar = page.locator('article.job').first().getByLabel('Progress of this import');
+  if (reloadAt) {
+    await page.waitForFunction(({ el, at }) => Number(el.getAttribute('value')) >= at,
+      { el: await bar.elementHandle(), at: reloadAt }, { timeout: 3_600_000, polling: 100 });
+    await sample();
+    let reloaded = 0;
+    const firstBulk = new Promise((resolve) => page.on('request', (request) => {
+      if (reloaded && request.method() === 'POST' && request.url().endsWith('/_bulk')) resolve(Date.now());
+    }));
+    reloaded = Date.now();
+    await page.reload();
+    resumeMs = (await firstBulk) - reloaded;
+  }
+  await page.locator('article.job').first().getByText('Completed', { exact: true })
+    .waitFor({ timeout: 3_600_000 });
+  const seconds = (Date.now() - started) / 1000;
+  clearInterval(sampler);
+  await sample();
+  await context.close();
+  return { seconds, longest, peakMb: (peakHeap + peakWasm) / 1e6, heapMb: peakHeap / 1e6, wasmMb: peakWasm / 1e6, resumeMs };
+}
+
+function native(key, index) {
+  rmSync('target/bench/native', { recursive: true, force: true });
+  const started = Date.now();
+  const run = spawnSync('target/release/sluice', ['import', '--url', `${OBJECTS}/sample/${key}`, '--index', index,
+    '--auto-ids', '--proxy', SITE.replace(/\/$/, ''), '--quiet', '--checkpoint', 'target/bench/native/checkpoint.json',
+    '--dead-letters', 'target/bench/native/failed.ndjson'], { stdio: 'inherit' });
+  // 3 = completed with failed records (the sandbox plants one in 1000).
+  if (![0, 3].includes(run.status)) throw new Error(`sluice import exited with ${run.status}`);
+  return { seconds: (Date.now() - started) / 1000 };
+}
+
+const rows = [];
+for (const key of ['events.jsonl', 'events.json']) {
+  const bytes = await size(key);
+  const tag = key.endsWith('jsonl') ? 'jsonl' : 'json';
+  const page = await inBrowser(key, `bench-browser-${tag}`);
+  const docs = await count(`bench-browser-${tag}`);
+  const cli = native(key, `bench-native-${tag}`);
+  const resumed = key.endsWith('jsonl') ? await inBrowser(key, `bench-resume-${tag}`, 90) : null;
+  rows.push({ key, bytes, docs, page, cli, resumed });
+}
+await browser.close();
+
+const mbps = (bytes, seconds) => (bytes / seconds / 1e6).toFixed(1);
+for (const { key, bytes, docs, page, cli, resumed } of rows) {
+  console.log(`\n${key}: ${(bytes / 1e6).toFixed(0)} MB, ${docs} documents indexed`);
+  console.log(`  browser: ${page.seconds.toFixed(1)} s, ${mbps(bytes, page.seconds)} MB/s, `
+    + `${(docs / page.seconds).toFixed(0)} docs/s; longest main-thread task ${page.longest} ms `
+    + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (JS heap ${page.heapMb.toFixed(0)} MB + `
+    + `wasm ${page.wasmMb.toFixed(0)} MB)`);
+  console.log(`  native sluice import: ${cli.seconds.toFixed(1)} s, ${mbps(bytes, cli.seconds)} MB/s`);
+  console.log(`  browser / native: ${(cli.seconds / page.seconds * 100).toFixed(0)} %`);
+  if (resumed) {
+    console.log(`  reload at 90 %: first resumed bulk request ${resumed.resumeMs} ms after the reload; `
+      + `longest task ${resumed.longest} ms; peak memory ${resumed.peakMb.toFixed(0)} MB`);
+  }
+}
