@@ -1,6 +1,6 @@
 // The browser benchmark's driver (scripts/bench-browser.sh starts the servers). Prints figures; asserts nothing
-// about time. Each import uses the page's defaults (5 MiB / 5000-record batches, 4 requests in flight) and derived
-// ids, like the native run it is compared with.
+// about time. Each import uses the page's defaults (batch size, 4 requests in flight; SLUICE_BENCH_BATCH_DOCS
+// overrides the records per batch) and derived ids, like the native run it is compared with.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { chromium } from 'playwright-core';
@@ -40,6 +40,10 @@ async function inBrowser(key, index, reloadAt) {
   await page.getByText('Engine check passed').waitFor();
   await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/${key}`);
   await page.getByLabel('Index', { exact: true }).fill(index);
+  if (process.env.SLUICE_BENCH_BATCH_DOCS) {
+    await page.getByText('Advanced').click();
+    await page.getByLabel('Batch size (records)').fill(process.env.SLUICE_BENCH_BATCH_DOCS);
+  }
   let peakHeap = 0; let peakWasm = 0; let longest = 0;
   const sample = async () => {
     try {
