@@ -4,7 +4,8 @@
 # server, and imports each through `sluice serve --site dist` into the OpenSearch test server: in headless Chromium
 # (MB/s, docs/s, the longest main-thread task, peak JS heap + wasm memory, time from a reload at 90 % to the first
 # resumed bulk request), then with the native `sluice import` through the same proxy, and prints the ratio.
-# Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of object.
+# SLUICE_BENCH_LOCAL_MB=2048 adds a local file of that size picked through the file input (SLUICE_BENCH_ONLY_LOCAL=1
+# runs only that). Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of object.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh

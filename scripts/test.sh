@@ -31,7 +31,7 @@ trunk build --release
 step "Web app in headless Chromium"
 ./scripts/site-smoke.sh | tee -a "$results"
 
-step "End-to-end: the web app importing, reloaded mid-import, expired URL (playwright-core + Debian's Chromium)"
+step "End-to-end: the built site in Debian's Chromium via playwright-core (tests/e2e: reloads, tabs, files, faults, moto)"
 ./scripts/e2e.sh 2>&1 | tee -a "$results"
 
 # One closing line for everything: cargo's "test result" lines plus the smoke checks.

@@ -2,7 +2,7 @@
 // about time. Each import uses the page's defaults (batch size, 4 requests in flight; SLUICE_BENCH_BATCH_DOCS
 // overrides the records per batch) and derived ids, like the native run it is compared with.
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const SITE = process.env.SLUICE_BENCH_SITE;
@@ -32,13 +32,17 @@ const browser = await chromium.launch({
 
 // One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
 // reload to the first resumed bulk request is measured.
-async function inBrowser(key, index, reloadAt) {
+async function inBrowser(key, index, reloadAt, localFile) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.addInitScript(watchLongTasks);
   await page.goto(SITE);
   await page.getByText('Engine check passed').waitFor();
-  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/${key}`);
+  if (localFile) {
+    await page.getByLabel(/Or local files/).setInputFiles(localFile);
+  } else {
+    await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/${key}`);
+  }
   await page.getByLabel('Index', { exact: true }).fill(index);
   if (process.env.SLUICE_BENCH_BATCH_DOCS) {
     await page.getByText('Advanced').click();
@@ -93,7 +97,8 @@ function native(key, index) {
 }
 
 const rows = [];
-for (const key of ['events.jsonl', 'events.json']) {
+// SLUICE_BENCH_ONLY_LOCAL=1 skips the object runs (with SLUICE_BENCH_LOCAL_MB: only the local file).
+for (const key of process.env.SLUICE_BENCH_ONLY_LOCAL ? [] : ['events.jsonl', 'events.json']) {
   const bytes = await size(key);
   const tag = key.endsWith('jsonl') ? 'jsonl' : 'json';
   const page = await inBrowser(key, `bench-browser-${tag}`);
@@ -101,6 +106,20 @@ for (const key of ['events.jsonl', 'events.json']) {
   const cli = native(key, `bench-native-${tag}`);
   const resumed = key.endsWith('jsonl') ? await inBrowser(key, `bench-resume-${tag}`, 90) : null;
   rows.push({ key, bytes, docs, page, cli, resumed });
+}
+// A large local file (SLUICE_BENCH_LOCAL_MB): the JSON Lines object repeated, picked through the file input.
+let local = null;
+if (process.env.SLUICE_BENCH_LOCAL_MB) {
+  const path = 'target/bench/local.jsonl';
+  const object = Buffer.from(await (await fetch(`${OBJECTS}/sample/events.jsonl`)).arrayBuffer());
+  const file = openSync(path, 'w');
+  for (let written = 0; written < Number(process.env.SLUICE_BENCH_LOCAL_MB) * 1048576; written += object.length) {
+    writeSync(file, object);
+  }
+  closeSync(file);
+  const run = await inBrowser(null, 'bench-local', null, path);
+  local = { bytes: statSync(path).size, docs: await count('bench-local'), run };
+  rmSync(path);
 }
 await browser.close();
 
@@ -117,4 +136,9 @@ for (const { key, bytes, docs, page, cli, resumed } of rows) {
     console.log(`  reload at 90 %: first resumed bulk request ${resumed.resumeMs} ms after the reload; `
       + `longest task ${resumed.longest} ms; peak memory ${resumed.peakMb.toFixed(0)} MB`);
   }
+}
+if (local) {
+  console.log(`\nlocal file: ${(local.bytes / 1e6).toFixed(0)} MB, ${local.docs} documents indexed`);
+  console.log(`  browser: ${local.run.seconds.toFixed(1)} s, ${mbps(local.bytes, local.run.seconds)} MB/s; peak memory `
+    + `${local.run.peakMb.toFixed(0)} MB (JS heap ${local.run.heapMb.toFixed(0)} MB + wasm ${local.run.wasmMb.toFixed(0)} MB)`);
 }
