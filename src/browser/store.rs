@@ -183,7 +183,9 @@ impl IdbStore {
             .get_all(JOBS)
             .await?
             .iter()
-            .filter_map(|json| serde_json::from_str(json).ok())
+            .filter_map(|json| serde_json::from_str::<JobManifest>(json).ok())
+            // A manifest this build cannot use (another schema version, no objects) is left alone, not shown.
+            .filter(|manifest| manifest.check().is_ok())
             .collect();
         let mut checkpoints: std::collections::HashMap<String, Checkpoint> = self
             .list()
