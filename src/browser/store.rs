@@ -11,7 +11,7 @@
 
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
-use indexed_db_futures::transaction::TransactionMode;
+use indexed_db_futures::transaction::{Transaction, TransactionMode};
 use sluice_engine::export::JobExport;
 use sluice_engine::job::StoreError;
 use sluice_engine::manifest::JobManifest;
@@ -73,13 +73,17 @@ impl IdbStore {
         Ok(IdbStore { db })
     }
 
-    async fn put(&self, store: &str, entries: Vec<(String, String)>) -> Result<(), StoreError> {
-        let transaction = self
-            .db
+    /// Starts a transaction on one store (`doing` names the step in the error).
+    fn begin(&self, store: &str, mode: TransactionMode, doing: &str) -> Result<Transaction<'_>, StoreError> {
+        self.db
             .transaction(store)
-            .with_mode(TransactionMode::Readwrite)
+            .with_mode(mode)
             .build()
-            .map_err(|e| store_error("start a write", e))?;
+            .map_err(|e| store_error(doing, e))
+    }
+
+    async fn put(&self, store: &str, entries: Vec<(String, String)>) -> Result<(), StoreError> {
+        let transaction = self.begin(store, TransactionMode::Readwrite, "start a write")?;
         let object_store = transaction
             .object_store(store)
             .map_err(|e| store_error("open a store", e))?;
@@ -95,11 +99,7 @@ impl IdbStore {
     }
 
     async fn get(&self, store: &str, key: &str) -> Result<Option<String>, StoreError> {
-        let transaction = self
-            .db
-            .transaction(store)
-            .build()
-            .map_err(|e| store_error("start a read", e))?;
+        let transaction = self.begin(store, TransactionMode::Readonly, "start a read")?;
         let object_store = transaction
             .object_store(store)
             .map_err(|e| store_error("open a store", e))?;
@@ -112,12 +112,7 @@ impl IdbStore {
     }
 
     async fn delete(&self, store: &str, from: String, to: String) -> Result<(), StoreError> {
-        let transaction = self
-            .db
-            .transaction(store)
-            .with_mode(TransactionMode::Readwrite)
-            .build()
-            .map_err(|e| store_error("start a delete", e))?;
+        let transaction = self.begin(store, TransactionMode::Readwrite, "start a delete")?;
         let object_store = transaction
             .object_store(store)
             .map_err(|e| store_error("open a store", e))?;
@@ -132,20 +127,16 @@ impl IdbStore {
     }
 
     async fn get_all(&self, store: &str) -> Result<Vec<String>, StoreError> {
-        let transaction = self
-            .db
-            .transaction(store)
-            .build()
-            .map_err(|e| store_error("start a read", e))?;
+        let transaction = self.begin(store, TransactionMode::Readonly, "start a read")?;
         let object_store = transaction
             .object_store(store)
             .map_err(|e| store_error("open a store", e))?;
         Ok(object_store
             .get_all()
             .primitive()
-            .map_err(|e| store_error("list jobs", e))?
+            .map_err(|e| store_error("read a whole store", e))?
             .await
-            .map_err(|e| store_error("list jobs", e))?
+            .map_err(|e| store_error("read a whole store", e))?
             .filter_map(Result::ok)
             .collect())
     }
@@ -211,11 +202,7 @@ impl IdbStore {
 
     /// Up to `limit` dead letters of a job, in source order.
     pub async fn dead_letters(&self, job_id: &str, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
-        let transaction = self
-            .db
-            .transaction(DEAD_LETTERS)
-            .build()
-            .map_err(|e| store_error("start a read", e))?;
+        let transaction = self.begin(DEAD_LETTERS, TransactionMode::Readonly, "start a read")?;
         let object_store = transaction
             .object_store(DEAD_LETTERS)
             .map_err(|e| store_error("open a store", e))?;
