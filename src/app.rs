@@ -6,6 +6,8 @@ use sluice_engine::split::{Splitter, DEFAULT_MAX_RECORD_BYTES};
 use sluice_engine::ImportSettings;
 
 #[cfg(target_arch = "wasm32")]
+use crate::browser::file_access::PickedFile;
+#[cfg(target_arch = "wasm32")]
 use crate::runner::{ImportRequest, JobState, JobView, Runner};
 
 /// The whole page.
@@ -337,7 +339,7 @@ async fn resume_interrupted(
     let Ok(stored) = store.jobs().await else {
         return;
     };
-    let (mut resumed, mut waiting, mut needs_file, mut elsewhere) = (0, 0, 0, 0);
+    let (mut resumed, mut waiting, mut needs_file, mut needs_access, mut elsewhere) = (0, 0, 0, 0, 0);
     let oldest_kept = js_sys::Date::now() - retention_days * 86_400_000.0;
     let mut removed = 0;
     // Newest first, as new imports are added at the top.
@@ -349,14 +351,14 @@ async fn resume_interrupted(
         let view = JobView::from_stored(manifest, &checkpoints);
         let interrupted = view.state.get_untracked() == JobState::Interrupted;
         jobs.update(|list| list.push(view.clone()));
-        if interrupted && view.current_is_local_file() {
-            // The page forgot the file: the analyst picks it again, then it resumes.
-            view.state.set(JobState::NeedsFile(format!(
-                "this page no longer holds {} (browsers forget picked files on reload); pick the same file to \
-                 continue where it stopped",
-                view.current_part().label
-            )));
-            needs_file += 1;
+        if interrupted && view.current_is_local_file() && !runner.reopen_file(&view).await {
+            // The page forgot the file and cannot reopen it by itself: the card says whether to allow access to
+            // it again or to pick it again; then it resumes.
+            if matches!(view.state.get_untracked(), JobState::NeedsPermission(_)) {
+                needs_access += 1;
+            } else {
+                needs_file += 1;
+            }
         } else if interrupted && !auto {
             waiting += 1;
         } else if interrupted {
@@ -380,11 +382,16 @@ async fn resume_interrupted(
             if removed == 1 { "its" } else { "their" }
         )));
     }
-    if needs_file > 0 {
+    if needs_file + needs_access > 0 {
+        let (count, what) = match (needs_file, needs_access) {
+            (0, n) => (n, "allow access to the file"),
+            (n, 0) => (n, "pick the file again"),
+            (files, access) => (files + access, "allow access to the file or pick it again"),
+        };
         banner.set(Some(format!(
-            "{needs_file} interrupted import{} of local files: pick the file again below to continue where {} stopped.",
-            if needs_file == 1 { "" } else { "s" },
-            if needs_file == 1 { "it" } else { "they" }
+            "{count} interrupted import{} of local files: {what} below to continue where {} stopped.",
+            if count == 1 { "" } else { "s" },
+            if count == 1 { "it" } else { "they" }
         )));
     } else if waiting > 0 {
         banner.set(Some(format!(
@@ -419,7 +426,8 @@ fn ImportForm(
     use sluice_engine::{Action, FormatChoice, IdStrategy, Tuning};
     let urls = RwSignal::new(String::new());
     // Picked or dropped files (browser objects: this tab only).
-    let files: RwSignal<Vec<web_sys::File>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let files: RwSignal<Vec<PickedFile>, LocalStorage> = RwSignal::new_local(Vec::new());
+    let lasting_access = crate::browser::file_access::picker_available();
     let dragging = RwSignal::new(false);
     let index = RwSignal::new(String::new());
     let format = RwSignal::new("auto".to_string());
@@ -504,7 +512,21 @@ fn ImportForm(
     };
     let add_files = move |list: Option<web_sys::FileList>| {
         let Some(list) = list else { return };
-        files.update(|picked| picked.extend((0..list.length()).filter_map(|i| list.get(i))));
+        files.update(|picked| {
+            picked.extend(
+                (0..list.length())
+                    .filter_map(|i| list.get(i))
+                    .map(PickedFile::without_handle),
+            )
+        });
+    };
+    let choose_files = move |_| {
+        leptos::task::spawn_local(async move {
+            match crate::browser::file_access::pick_files().await {
+                Ok(chosen) => files.update(|picked| picked.extend(chosen)),
+                Err(message) => problem.set(Some(message)),
+            }
+        });
     };
     let text_input = |id: &'static str, signal: RwSignal<String>| {
         view! { <input type="text" id=id prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) /> }
@@ -516,7 +538,15 @@ fn ImportForm(
             on:drop=move |ev: leptos::ev::DragEvent| {
                 ev.prevent_default();
                 dragging.set(false);
-                add_files(ev.data_transfer().and_then(|transfer| transfer.files()));
+                let Some(transfer) = ev.data_transfer() else { return };
+                let Some(list) = transfer.files() else { return };
+                let dropped: Vec<web_sys::File> = (0..list.length()).filter_map(|i| list.get(i)).collect();
+                // Handles must be asked for while the drop event lasts; they are awaited after it.
+                let handles = crate::browser::file_access::dropped_handles(&transfer);
+                leptos::task::spawn_local(async move {
+                    let picked = crate::browser::file_access::with_dropped_handles(dropped, handles).await;
+                    files.update(|list| list.extend(picked));
+                });
             }>
             <h2 id="form-heading">"New import"</h2>
             <label for="urls">"Presigned S3 URLs (one per line)"</label>
@@ -524,7 +554,14 @@ fn ImportForm(
             <textarea id="urls" rows="3" placeholder="https://my-bucket.s3.eu-west-1.amazonaws.com/export.jsonl?X-Amz-…"
                 prop:value=move || urls.get() on:input=move |ev| urls.set(event_target_value(&ev))></textarea>
             <label for="files">"Or local files (JSON array, JSON Lines, .gz), picked here or dropped on this form"</label>
+            {lasting_access.then(|| view! {
+                <div class="file-choice">
+                    <button type="button" class="secondary" on:click=choose_files>"Choose files…"</button>
+                    <small class="muted">"Files chosen here or dropped are reopened after a reload without picking them again (the browser may ask you to allow it)."</small>
+                </div>
+            })}
             <input type="file" id="files" multiple=true accept=".json,.jsonl,.ndjson,.gz,application/json"
+                class:visually-hidden=lasting_access
                 on:change=move |ev| {
                     use wasm_bindgen::JsCast;
                     let input = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok());
@@ -535,7 +572,7 @@ fn ImportForm(
                     }
                 } />
             {move || files.with(|picked| (!picked.is_empty()).then(|| {
-                let names: Vec<String> = picked.iter().map(|f| format!("{} ({})", f.name(), human_bytes(f.size()))).collect();
+                let names: Vec<String> = picked.iter().map(|p| format!("{} ({})", p.file.name(), human_bytes(p.file.size()))).collect();
                 view! {
                     <p class="picked">{format!("Files: {}", names.join(", "))}
                         " " <button type="button" class="secondary small" on:click=move |_| files.set(Vec::new())>"Clear files"</button>
@@ -755,9 +792,24 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
             <p class="figures">{figures}</p>
             {move || (job.rates.with(Vec::len) > 1).then(|| view! { <Sparkline rates=job.rates /> })}
             {move || totals.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
-            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_) | JobState::NeedsFile(_)).then(|| view! {
+            {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_) | JobState::NeedsFile(_) | JobState::NeedsPermission(_)).then(|| view! {
                 <p role="alert" class="error">{state.get().describe()}</p>
             })}
+            {
+                let job = job.clone();
+                let runner = runner.clone();
+                move || {
+                    let waiting = matches!(state.get(), JobState::NeedsPermission(_)).then(|| job.file_waiting_for_access()).flatten();
+                    waiting.map(|name| {
+                        let (job, runner) = (job.clone(), runner.clone());
+                        view! {
+                            <div class="actions">
+                                <button type="button" on:click=move |_| runner.allow_file_access(job.clone())>{format!("Allow access to {name}")}</button>
+                            </div>
+                        }
+                    })
+                }
+            }
             {move || matches!(state.get(), JobState::Changed(_)).then(|| view! {
                 <p class="muted">"Start over imports this object again from its first byte (objects before it stay imported)."</p>
             })}
@@ -765,7 +817,7 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                 let job = job.clone();
                 let runner = runner.clone();
                 move || {
-                    let wants_file = matches!(state.get(), JobState::NeedsFile(_))
+                    let wants_file = matches!(state.get(), JobState::NeedsFile(_) | JobState::NeedsPermission(_))
                         || (matches!(state.get(), JobState::Changed(_)) && job.current_is_local_file());
                     wants_file.then(|| {
                         let job = job.clone();
@@ -773,7 +825,11 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
                         let input_id = format!("file-{}", job.id);
                         view! {
                             <div class="fresh-url">
-                                <label for=input_id.clone()>{format!("Pick {} again", job.current_part().label)}</label>
+                                <label for=input_id.clone()>{format!(
+                                    "{} {} again",
+                                    if matches!(state.get_untracked(), JobState::NeedsPermission(_)) { "Or pick" } else { "Pick" },
+                                    job.current_part().label
+                                )}</label>
                                 <input type="file" id=input_id on:change=move |ev| {
                                     use wasm_bindgen::JsCast;
                                     let file = ev.target()

@@ -17,6 +17,7 @@ use sluice_engine::{run_job, ByteSource, Checkpoint, Command, ImportSettings, Jo
 
 use crate::browser::clock::BrowserClock;
 use crate::browser::fetch_source::FetchSource;
+use crate::browser::file_access::{self, Access, FileHandle, PickedFile};
 use crate::browser::file_source::LocalFileSource;
 use crate::browser::sink::ProxySink;
 use crate::browser::store::IdbStore;
@@ -43,6 +44,8 @@ pub enum JobState {
     Changed(String),
     /// A local file must be picked again (the page lost it in a reload).
     NeedsFile(String),
+    /// The browser can reopen the local file (its handle is stored) once the analyst allows it again.
+    NeedsPermission(String),
     /// Another tab of this browser is running it (it holds the job's lock).
     Elsewhere,
     /// Cancelled by the analyst.
@@ -64,6 +67,7 @@ impl JobState {
             JobState::NeedsFreshUrl(message) => format!("Needs a fresh URL: {message}"),
             JobState::Changed(message) => format!("The object changed: {message}"),
             JobState::NeedsFile(message) => format!("Pick the file again: {message}"),
+            JobState::NeedsPermission(message) => format!("Allow access to the file again: {message}"),
             JobState::Elsewhere => "Running in another tab: this tab takes over if that one closes".into(),
             JobState::Cancelled => "Cancelled".into(),
             JobState::Completed => "Completed".into(),
@@ -77,6 +81,7 @@ impl JobState {
             JobState::NeedsFreshUrl(_) => "Needs a fresh URL".into(),
             JobState::Changed(_) => "The object changed".into(),
             JobState::NeedsFile(_) => "Waiting for the file".into(),
+            JobState::NeedsPermission(_) => "Waiting for access to the file".into(),
             other => other.describe(),
         }
     }
@@ -117,6 +122,8 @@ pub struct JobView {
     control: StoredValue<Option<UnboundedSender<Command>>>,
     /// The local files of this job picked in this page, by part id (gone after a reload).
     files: StoredValue<HashMap<String, web_sys::File>, LocalStorage>,
+    /// Stored handles of local files that wait for the analyst to allow reading them again, by part id.
+    handles: StoredValue<HashMap<String, FileHandle>, LocalStorage>,
 }
 
 fn progress_of(checkpoint: &Checkpoint) -> Progress {
@@ -165,6 +172,7 @@ impl JobView {
             manifest: StoredValue::new(manifest),
             control: StoredValue::new(None),
             files: StoredValue::new_local(HashMap::new()),
+            handles: StoredValue::new_local(HashMap::new()),
         }
     }
 
@@ -186,6 +194,13 @@ impl JobView {
         self.files.update_value(|files| {
             files.insert(id, file);
         });
+    }
+
+    /// The name of the file that waits for the analyst's permission, if any.
+    pub fn file_waiting_for_access(&self) -> Option<String> {
+        let id = self.current_part().id;
+        self.handles
+            .with_value(|handles| handles.get(&id).map(FileHandle::name))
     }
 
     /// A view of a stored job (after a reload).
@@ -254,8 +269,8 @@ impl JobView {
 pub struct ImportRequest {
     /// The presigned URLs, imported in this order...
     pub urls: Vec<String>,
-    /// ...then these local files.
-    pub files: Vec<web_sys::File>,
+    /// ...then these local files (with their handles where the browser gave them, for reopening after a reload).
+    pub files: Vec<PickedFile>,
     /// What lands where.
     pub settings: ImportSettings,
     /// Speed knobs.
@@ -298,7 +313,7 @@ impl Runner {
             (js_sys::Math::random() * 1e9) as u64
         );
         let labels = request.urls.iter().map(|url| redact(url)).collect();
-        let names = request.files.iter().map(|file| file.name()).collect();
+        let names = request.files.iter().map(|picked| picked.file.name()).collect();
         let manifest = JobManifest::new(
             id,
             js_sys::Date::now() as u64,
@@ -308,12 +323,14 @@ impl Runner {
             names,
         );
         let view = JobView::new(manifest.clone(), &[], JobState::Starting);
-        for (part, file) in view.parts[request.urls.len()..].iter().zip(&request.files) {
-            if !file.name().to_ascii_lowercase().ends_with(".gz") {
-                part.progress.update(|p| p.total_bytes = Some(file.size() as u64));
+        let local_parts: Vec<String> = view.parts[request.urls.len()..].iter().map(|p| p.id.clone()).collect();
+        for (part, picked) in view.parts[request.urls.len()..].iter().zip(&request.files) {
+            if !picked.file.name().to_ascii_lowercase().ends_with(".gz") {
+                part.progress
+                    .update(|p| p.total_bytes = Some(picked.file.size() as u64));
             }
             view.files.update_value(|files| {
-                files.insert(part.id.clone(), file.clone());
+                files.insert(part.id.clone(), picked.file.clone());
             });
         }
         let runner = self.clone();
@@ -325,6 +342,12 @@ impl Runner {
                 store.save_manifest(&manifest).await?;
                 for (part, url) in manifest.parts.iter().zip(&request.urls) {
                     store.remember_source_url(&part.id, url).await?;
+                }
+                for (part_id, picked) in local_parts.iter().zip(&request.files) {
+                    if let Some(handle) = &picked.handle {
+                        // A convenience, not a need: without the handle, the analyst picks the file again.
+                        let _ = store.remember_file_handle(part_id, handle).await;
+                    }
                 }
                 Ok::<_, sluice_engine::job::StoreError>(())
             };
@@ -374,6 +397,53 @@ impl Runner {
         self.resume(view, None);
     }
 
+    /// Asks the analyst (the browser's own prompt; call from a click) to let the page read the waiting local file
+    /// again, then resumes from where it stopped. Refused, the card asks to pick the file instead.
+    pub fn allow_file_access(&self, view: JobView) {
+        let part = view.current_part();
+        let Some(handle) = view.handles.with_value(|handles| handles.get(&part.id).cloned()) else {
+            return view
+                .state
+                .set(pick_again(format!("this page no longer holds {}", part.label)));
+        };
+        let runner = self.clone();
+        spawn_local(async move {
+            let file = match file_access::ask_for_read_access(&handle).await {
+                Access::Granted => file_access::open(&handle).await,
+                _ => Err(format!("reading {} again was not allowed", part.label)),
+            };
+            match file {
+                Ok(file) => {
+                    view.handles.update_value(|handles| {
+                        handles.remove(&part.id);
+                    });
+                    runner.resume_with_file(view, file);
+                }
+                Err(message) => view.state.set(pick_again(message)),
+            }
+        });
+    }
+
+    /// After a reload, reopens the current part's local file from its stored handle when the browser still allows
+    /// it. Returns true when the file is held again (the job can resume); otherwise sets the state that says what
+    /// the analyst must do (allow access, or pick the file again).
+    pub async fn reopen_file(&self, view: &JobView) -> bool {
+        let store = match IdbStore::open().await {
+            Ok(store) => store,
+            Err(error) => {
+                view.state.set(JobState::Failed(error.to_string()));
+                return false;
+            }
+        };
+        match reopen(view, &store, view.current.get_untracked()).await {
+            Ok(_) => true,
+            Err(state) => {
+                view.state.set(state);
+                false
+            }
+        }
+    }
+
     /// Resumes a stored job: with the remembered URLs, or with `fresh_url` for the object it stopped at (a fresh
     /// presigned URL for the same object).
     pub fn resume(&self, view: JobView, fresh_url: Option<String>) {
@@ -416,12 +486,13 @@ impl Runner {
             view.current.set(n);
             let part = &view.parts[n];
             let ended = if view.manifest.with_value(|m| m.parts[n].local_file) {
-                let Some(file) = view.files.with_value(|files| files.get(&part.id).cloned()) else {
-                    return view.state.set(JobState::NeedsFile(format!(
-                        "this page no longer holds {} (browsers forget picked files on reload); pick the same \
-                         file to continue where it stopped",
-                        part.label
-                    )));
+                let held = view.files.with_value(|files| files.get(&part.id).cloned());
+                let file = match held {
+                    Some(file) => file,
+                    None => match reopen(&view, &store, n).await {
+                        Ok(file) => file,
+                        Err(state) => return view.state.set(state),
+                    },
                 };
                 match LocalFileSource::identify(file).await {
                     Ok((source, identity)) => {
@@ -459,8 +530,9 @@ impl Runner {
             };
             match ended {
                 PartEnd::Completed => {
-                    // A presigned URL is a secret: keep it no longer than needed.
+                    // A presigned URL is a secret: keep it no longer than needed (a file handle is not needed).
                     let _ = store.forget_source_url(&part.id).await;
+                    let _ = store.forget_file_handle(&part.id).await;
                 }
                 PartEnd::Stopped => return,
             }
@@ -656,6 +728,46 @@ impl Runner {
             }
             Err(failure) => fail(about(failure.message)),
         }
+    }
+}
+
+/// The state that asks the analyst to pick a local file again, saying why.
+fn pick_again(why: String) -> JobState {
+    JobState::NeedsFile(format!("{why}; pick the same file to continue where it stopped"))
+}
+
+/// Gets part `n`'s local file back after a reload, from its stored File System Access handle, and holds it in the
+/// view. `Err` is the state that says what the analyst must do instead.
+async fn reopen(view: &JobView, store: &IdbStore, n: usize) -> Result<web_sys::File, JobState> {
+    let part = &view.parts[n];
+    let forgotten = || {
+        pick_again(format!(
+            "this page no longer holds {} (browsers forget picked files on reload)",
+            part.label
+        ))
+    };
+    let Ok(Some(handle)) = store.file_handle(&part.id).await else {
+        return Err(forgotten());
+    };
+    match file_access::read_access(&handle).await {
+        Access::Granted => {
+            let file = file_access::open(&handle).await.map_err(pick_again)?;
+            view.files.update_value(|files| {
+                files.insert(part.id.clone(), file.clone());
+            });
+            Ok(file)
+        }
+        Access::Prompt => {
+            view.handles.update_value(|handles| {
+                handles.insert(part.id.clone(), handle);
+            });
+            Err(JobState::NeedsPermission(format!(
+                "the browser asks before this page may read {} again: allow it, and the import continues where \
+                 it stopped, without picking the file",
+                part.label
+            )))
+        }
+        Access::Denied => Err(pick_again(format!("reading {} again was not allowed", part.label))),
     }
 }
 

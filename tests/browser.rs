@@ -9,6 +9,8 @@
 use futures::channel::mpsc;
 use sluice::browser::clock::BrowserClock;
 use sluice::browser::fetch_source::FetchSource;
+use sluice::browser::file_access::{self, Access, FileHandle};
+use sluice::browser::file_source::LocalFileSource;
 use sluice::browser::sink::ProxySink;
 use sluice::browser::store::IdbStore;
 use sluice_engine::job::{JobIo, JobPlan, SourceErrorKind};
@@ -18,6 +20,8 @@ use sluice_engine::{
     run_job, ByteSource, Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore, ImportSettings, JobStatus,
     SourceIdentity, Tuning,
 };
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -163,6 +167,64 @@ async fn a_version_1_database_upgrades_and_its_jobs_are_kept() {
     assert_eq!(left.len(), 1, "deleting a job removes its manifest and parts only");
     assert!(upgraded.dead_letters("job-new#0", 10).await.unwrap().is_empty());
     assert!(upgraded.source_url("job-old").await.unwrap().is_some());
+}
+
+/// A file in this origin's private file system (OPFS) holding `text`, and its handle: a real `FileSystemFileHandle`,
+/// as `showOpenFilePicker` gives for a file on disk, but one a test can make without a dialog.
+async fn private_file(name: &str, text: &str) -> FileHandle {
+    let make = js_sys::Function::new_with_args(
+        "name, text",
+        "return (async () => { const root = await navigator.storage.getDirectory(); \
+         const handle = await root.getFileHandle(name, { create: true }); \
+         const writer = await handle.createWritable(); await writer.write(text); await writer.close(); \
+         return handle; })()",
+    );
+    let promise = make.call2(&JsValue::NULL, &name.into(), &text.into()).unwrap();
+    JsFuture::from(js_sys::Promise::from(promise))
+        .await
+        .unwrap()
+        .unchecked_into()
+}
+
+#[wasm_bindgen_test]
+async fn a_local_file_handle_survives_in_indexeddb_and_reopens_the_same_file() {
+    let database = unique("sluice-handles");
+    // A browser that last ran a version-2 build keeps its jobs when version 3 adds the handles' store.
+    let old = IdbStore::open_at_version(&database, 2).await.unwrap();
+    old.save(&checkpoint_for("job-2#0", 10)).await.unwrap();
+    old.close();
+    let text = "{\"id\": 1}\n{\"id\": 2}\n";
+    let handle = private_file(&unique("local.jsonl"), text).await;
+    let store = IdbStore::open_named(&database).await.unwrap();
+    assert!(store.file_handle("job-3#0").await.unwrap().is_none());
+    store.remember_file_handle("job-3#0", &handle).await.unwrap();
+    store.close();
+
+    // As after a reload: a new connection, and only what IndexedDB kept.
+    let store = IdbStore::open_named(&database).await.unwrap();
+    assert!(
+        store.load("job-2#0").await.unwrap().is_some(),
+        "the version-2 checkpoint is kept"
+    );
+    let kept = store.file_handle("job-3#0").await.unwrap().expect("the handle is kept");
+    assert_eq!(kept.name(), handle.name());
+    assert_eq!(file_access::read_access(&kept).await, Access::Granted);
+    let reopened = file_access::open(&kept).await.unwrap();
+    let (_, identity) = LocalFileSource::identify(reopened).await.unwrap();
+    let (_, original) = LocalFileSource::identify(file_access::open(&handle).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        identity, original,
+        "the same file: name, size, lastModified and first bytes"
+    );
+    assert_eq!(identity.size, Some(text.len() as u64));
+
+    store.delete_part("job-3#0").await.unwrap();
+    assert!(
+        store.file_handle("job-3#0").await.unwrap().is_none(),
+        "a fresh start forgets the handle"
+    );
 }
 
 async fn whole_object(url: &str) -> Vec<u8> {

@@ -1,10 +1,11 @@
 //! Jobs, checkpoints, dead letters and source URLs in IndexedDB: one database, a versioned schema.
 //!
 //! Schema versions: 1 held checkpoints, dead letters and source URLs (one object per job); 2 adds `jobs`, the
-//! manifests of jobs of several objects. A version-1 checkpoint without a manifest still lists as a job of one
-//! object ([`JobManifest::for_lone_checkpoint`]), so upgrading loses nothing.
+//! manifests of jobs of several objects; 3 adds `file_handles`, the File System Access handles of local files (so a
+//! reload can reopen them without the analyst picking them again). A version-1 checkpoint without a manifest still
+//! lists as a job of one object ([`JobManifest::for_lone_checkpoint`]), so upgrading loses nothing.
 //!
-//! Values are the engine's JSON documents as strings, so a checkpoint read here is the same document the CLI writes
+//! Values are the engine's JSON documents as strings (file handles excepted: the browser stores those itself), so a checkpoint read here is the same document the CLI writes
 //! to a file. Dead letters are keyed by `job/offset` (offset zero-padded so keys sort by offset): storing one again
 //! after a replay replaces it. Presigned URLs are bearer secrets: they live in their own store, only for resuming,
 //! and are deleted when a job completes.
@@ -16,16 +17,20 @@ use sluice_engine::export::JobExport;
 use sluice_engine::job::StoreError;
 use sluice_engine::manifest::JobManifest;
 use sluice_engine::{Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore};
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::file_access::FileHandle;
 
 /// The database's name.
 pub const DATABASE: &str = "sluice";
 /// The schema version this build creates and reads. Each version's upgrade step lives in `upgrade`.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 const CHECKPOINTS: &str = "checkpoints";
 const DEAD_LETTERS: &str = "dead_letters";
 const SOURCE_URLS: &str = "source_urls";
 const JOBS: &str = "jobs";
+const FILE_HANDLES: &str = "file_handles";
 
 fn store_error(context: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError(format!("browser storage (IndexedDB) failed to {context}: {error}"))
@@ -63,8 +68,12 @@ impl IdbStore {
                     db.create_object_store(DEAD_LETTERS).build()?;
                     db.create_object_store(SOURCE_URLS).build()?;
                 }
-                if old < 2 && event.new_version().unwrap_or(0.0) >= 2.0 {
+                let new = event.new_version().unwrap_or(0.0);
+                if old < 2 && new >= 2.0 {
                     db.create_object_store(JOBS).build()?;
+                }
+                if old < 3 && new >= 3.0 {
+                    db.create_object_store(FILE_HANDLES).build()?;
                 }
                 Ok(())
             })
@@ -237,11 +246,52 @@ impl IdbStore {
         self.delete(SOURCE_URLS, job_id.to_string(), job_id.to_string()).await
     }
 
-    /// Deletes everything about one part (checkpoint, URL, dead letters): a fresh start for it.
+    /// Remembers the handle of a part's local file, so a reload can reopen the file without a new pick.
+    pub async fn remember_file_handle(&self, part_id: &str, handle: &FileHandle) -> Result<(), StoreError> {
+        let transaction = self.begin(FILE_HANDLES, TransactionMode::Readwrite, "start a write")?;
+        let object_store = transaction
+            .object_store(FILE_HANDLES)
+            .map_err(|e| store_error("open a store", e))?;
+        object_store
+            .put(JsValue::from(handle.clone()))
+            .with_key(part_id.to_string())
+            .primitive()
+            .map_err(|e| store_error("write a file handle", e))?;
+        transaction
+            .commit()
+            .await
+            .map_err(|e| store_error("commit a file handle", e))
+    }
+
+    /// The remembered handle of a part's local file.
+    pub async fn file_handle(&self, part_id: &str) -> Result<Option<FileHandle>, StoreError> {
+        let transaction = self.begin(FILE_HANDLES, TransactionMode::Readonly, "start a read")?;
+        let object_store = transaction
+            .object_store(FILE_HANDLES)
+            .map_err(|e| store_error("open a store", e))?;
+        let value: Option<JsValue> = object_store
+            .get(part_id.to_string())
+            .primitive()
+            .map_err(|e| store_error("read a file handle", e))?
+            .await
+            .map_err(|e| store_error("read a file handle", e))?;
+        Ok(value
+            .filter(|v| !v.is_undefined() && !v.is_null())
+            .map(JsCast::unchecked_into))
+    }
+
+    /// Forgets the handle of a part's local file (done when the part completes).
+    pub async fn forget_file_handle(&self, part_id: &str) -> Result<(), StoreError> {
+        self.delete(FILE_HANDLES, part_id.to_string(), part_id.to_string())
+            .await
+    }
+
+    /// Deletes everything about one part (checkpoint, URL, file handle, dead letters): a fresh start for it.
     pub async fn delete_part(&self, part_id: &str) -> Result<(), StoreError> {
         self.delete(CHECKPOINTS, part_id.to_string(), part_id.to_string())
             .await?;
         self.forget_source_url(part_id).await?;
+        self.forget_file_handle(part_id).await?;
         self.delete(
             DEAD_LETTERS,
             dead_letter_key(part_id, 0),

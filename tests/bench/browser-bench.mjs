@@ -2,7 +2,7 @@
 // about time. Each import uses the page's defaults (batch size, 4 requests in flight; SLUICE_BENCH_BATCH_DOCS
 // overrides the records per batch) and derived ids, like the native run it is compared with.
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const SITE = process.env.SLUICE_BENCH_SITE;
@@ -29,6 +29,36 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
     '--disable-component-update', '--disable-sync', '--enable-precise-memory-info'],
 });
+
+// With SLUICE_BENCH_TRACE=1 each browser import records a Chromium trace, and every main-thread task over 50 ms is
+// printed with what it spent its time on (garbage collection, script, style and layout, ...): the profile that says
+// what makes a task long.
+const TRACE = Boolean(process.env.SLUICE_BENCH_TRACE);
+const TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'v8', 'disabled-by-default-v8.gc', 'blink.user_timing'];
+
+// The renderer main thread's tasks over 50 ms in a trace file, each with its time per kind of work (inclusive
+// durations of the kinds of event nested in it, largest first).
+function longTasksInTrace(path) {
+  const events = JSON.parse(readFileSync(path, 'utf8')).traceEvents;
+  const threadName = new Map(events.filter((e) => e.ph === 'M' && e.name === 'thread_name')
+    .map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
+  const onMain = events.filter((e) => threadName.get(`${e.pid}:${e.tid}`) === 'CrRendererMain' && e.ph === 'X');
+  // Chromium names a task 'RunTask' or 'ThreadControllerImpl::RunTask' (one may wrap the other): outermost only.
+  const long = onMain.filter((e) => ['RunTask', 'ThreadControllerImpl::RunTask'].includes(e.name) && e.dur > 50_000);
+  const tasks = long.filter((t) => !long.some((o) => o !== t && o.ts <= t.ts && o.ts + o.dur >= t.ts + t.dur));
+  const kinds = ['MajorGC', 'MinorGC', 'V8.GC_MARK_COMPACTOR', 'V8.GC_SCAVENGER', 'V8.GCFinalizeMC',
+    'FunctionCall', 'v8.callFunction', 'RunMicrotasks', 'EventDispatch', 'TimerFire', 'UpdateLayoutTree', 'Layout',
+    'Paint', 'PrePaint', 'Commit', 'v8.compile', 'V8.DeoptimizeCode', 'ResourceReceivedData', 'ResourceFinish'];
+  return tasks.map((task) => {
+    const inside = onMain.filter((e) => e !== task && e.ts >= task.ts && e.ts + e.dur <= task.ts + task.dur);
+    const spent = new Map();
+    for (const event of inside) {
+      if (kinds.includes(event.name)) spent.set(event.name, (spent.get(event.name) ?? 0) + event.dur / 1000);
+    }
+    const parts = [...spent].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([name, ms]) => `${name} ${ms.toFixed(0)} ms`);
+    return `${(task.dur / 1000).toFixed(0)} ms: ${parts.join(', ') || 'no nested events recorded'}`;
+  });
+}
 
 // One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
 // reload to the first resumed bulk request is measured.
@@ -60,6 +90,8 @@ async function inBrowser(key, index, reloadAt, localFile) {
   // Only tasks that start during the import count (not the page's own start, whose entry may arrive late).
   let since = await page.evaluate(() => performance.now());
   const sampler = setInterval(sample, 250);
+  const traceFile = `target/bench/trace-${index}.json`;
+  if (TRACE) await browser.startTracing(page, { path: traceFile, categories: TRACE_CATEGORIES });
   const started = Date.now();
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   let resumeMs = null;
@@ -83,8 +115,13 @@ async function inBrowser(key, index, reloadAt, localFile) {
   const seconds = (Date.now() - started) / 1000;
   clearInterval(sampler);
   await sample();
+  let traced = null;
+  if (TRACE) {
+    await browser.stopTracing();
+    traced = longTasksInTrace(traceFile);
+  }
   await context.close();
-  return { seconds, longest, peakMb: (peakHeap + peakWasm) / 1e6, heapMb: peakHeap / 1e6, wasmMb: peakWasm / 1e6, resumeMs };
+  return { seconds, longest, traced, peakMb: (peakHeap + peakWasm) / 1e6, heapMb: peakHeap / 1e6, wasmMb: peakWasm / 1e6, resumeMs };
 }
 
 function native(key, index) {
@@ -132,6 +169,7 @@ for (const { key, bytes, docs, page, cli, resumed } of rows) {
     + `${(docs / page.seconds).toFixed(0)} docs/s; longest main-thread task ${page.longest} ms `
     + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (JS heap ${page.heapMb.toFixed(0)} MB + `
     + `wasm ${page.wasmMb.toFixed(0)} MB)`);
+  for (const line of page.traced ?? []) console.log(`  traced long task ${line}`);
   console.log(`  native sluice import: ${cli.seconds.toFixed(1)} s, ${mbps(bytes, cli.seconds)} MB/s`);
   console.log(`  browser / native: ${(cli.seconds / page.seconds * 100).toFixed(0)} %`);
   if (resumed) {

@@ -301,6 +301,63 @@ test('a local file: reload, pick it again (a wrong file is refused), and it resu
   assert.equal(await count('sample-local'), GOOD);
 });
 
+// The File System Access picker's dialog cannot be driven in headless Chromium, so the test stands in for the
+// dialog: its `showOpenFilePicker` returns a real FileSystemFileHandle, of a file in the origin-private file system
+// that holds the object's bytes. Everything after the dialog (storing the handle in IndexedDB, reopening it after a
+// reload, the permission check) is the browser's own. With localStorage 'e2e-permission' = 'prompt', the browser
+// behaves as for a file on disk whose permission lapsed: it asks until the analyst allows it.
+function standInForTheFilePicker() {
+  window.showOpenFilePicker = async () => {
+    const root = await navigator.storage.getDirectory();
+    return [await root.getFileHandle('local-events.jsonl')];
+  };
+  let asked = false;
+  if (localStorage.getItem('e2e-permission') === 'prompt') {
+    FileSystemHandle.prototype.queryPermission = async () => (asked ? 'granted' : 'prompt');
+    FileSystemHandle.prototype.requestPermission = async () => { asked = true; window.__permissionAsked = true; return 'granted'; };
+  }
+}
+
+test('a local file chosen with the File System Access picker reopens after reloads without being picked again', async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
+  await context.addInitScript(standInForTheFilePicker);
+  const { page } = await openPage(context);
+  await page.evaluate(async (url) => {
+    const bytes = await (await fetch(url)).arrayBuffer();
+    const root = await navigator.storage.getDirectory();
+    const writer = await (await root.getFileHandle('local-events.jsonl', { create: true })).createWritable();
+    await writer.write(bytes);
+    await writer.close();
+  }, `${OBJECTS}/sample/events.jsonl`);
+  await page.getByRole('button', { name: 'Choose files…' }).click();
+  await page.getByText('Files: local-events.jsonl').waitFor();
+  await startImport(page, '', 'sample-local-handle');
+
+  // Permission kept: the reload resumes by itself, nothing to pick.
+  await progressAtLeast(page, 25);
+  await page.reload();
+  const banner = page.locator('#resume-banner');
+  await banner.waitFor({ timeout: 30_000 });
+  assert.match(await banner.innerText(), /Resumed 1 interrupted import/);
+  await job(page).getByText('Importing', { exact: true }).waitFor({ timeout: 30_000 });
+  const resumedAt = await progressAtLeast(page, 50);
+  assert.ok(resumedAt < 100, `still running at ${resumedAt} %`);
+
+  // Permission lapsed: the card asks for it, and one click continues.
+  await page.evaluate(() => localStorage.setItem('e2e-permission', 'prompt'));
+  await page.reload();
+  const allow = job(page).getByRole('button', { name: 'Allow access to local-events.jsonl' });
+  await allow.waitFor({ timeout: 30_000 });
+  assert.match(await banner.innerText(), /1 interrupted import of local files: allow access to the file below/);
+  assert.match(await job(page).getByRole('alert').innerText(), /asks before this page may read local-events\.jsonl/);
+  await job(page).screenshot({ path: `${SHOTS}/allow-access.png` });
+  await allow.click();
+  await completed(page);
+  assert.equal(await page.evaluate(() => window.__permissionAsked), true);
+  assert.equal(await count('sample-local-handle'), GOOD, 'nothing lost, nothing twice across two reloads');
+  await context.close();
+});
+
 test('two tabs on one job: the second shows live progress, never sends a bulk request, and takes over', async () => {
   // Slower bulk answers, so the import outlasts the checks.
   await control('PUT', '/faults/opensearch', JSON.stringify({ latency_ms: 150 }));
