@@ -27,7 +27,13 @@ pids="$pids $!"
 trap 'kill $pids 2>/dev/null || true' EXIT
 echo "Generating $records records per object ($mb MiB of JSON Lines)..."
 for url in "http://127.0.0.1:$control_port/counts" "http://127.0.0.1:$site_port/_sluice/config"; do
-  for _ in $(seq 1200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.25; done
+  until curl -fs "$url" >/dev/null 2>&1; do
+    # A server that exited (a port still taken by an earlier run, say) would otherwise be waited for in vain.
+    for pid in $pids; do
+      kill -0 "$pid" 2>/dev/null || { echo "a server exited; see target/bench/*.log:" >&2; tail -n 3 target/bench/*.log >&2; exit 1; }
+    done
+    sleep 0.25
+  done
 done
 
 SLUICE_BENCH_SITE="http://127.0.0.1:$site_port/" SLUICE_BENCH_OBJECTS="http://127.0.0.1:$objects_port" \

@@ -370,9 +370,13 @@ impl Runner {
             let restarted = async {
                 let store = IdbStore::open().await?;
                 let url = store.source_url(&part.id).await?;
+                let handle = store.file_handle(&part.id).await?;
                 store.delete_part(&part.id).await?;
                 if let Some(url) = &url {
                     store.remember_source_url(&part.id, url).await?;
+                }
+                if let Some(handle) = &handle {
+                    store.remember_file_handle(&part.id, handle).await?;
                 }
                 Ok::<_, sluice_engine::job::StoreError>(url)
             };

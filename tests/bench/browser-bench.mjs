@@ -36,8 +36,9 @@ const browser = await chromium.launch({
 const TRACE = Boolean(process.env.SLUICE_BENCH_TRACE);
 const TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'v8', 'disabled-by-default-v8.gc', 'blink.user_timing'];
 
-// The renderer main thread's tasks over 50 ms in a trace file, each with its time per kind of work (inclusive
-// durations of the kinds of event nested in it, largest first).
+// The renderer main thread's tasks over 50 ms in a trace file: wall time, the thread's CPU time within it (much less
+// means the thread was waiting for a core, not working), what posted the task, and the time of the kinds of work
+// nested in it (inclusive, largest first).
 function longTasksInTrace(path) {
   const events = JSON.parse(readFileSync(path, 'utf8')).traceEvents;
   const threadName = new Map(events.filter((e) => e.ph === 'M' && e.name === 'thread_name')
@@ -47,7 +48,7 @@ function longTasksInTrace(path) {
   const long = onMain.filter((e) => ['RunTask', 'ThreadControllerImpl::RunTask'].includes(e.name) && e.dur > 50_000);
   const tasks = long.filter((t) => !long.some((o) => o !== t && o.ts <= t.ts && o.ts + o.dur >= t.ts + t.dur));
   const kinds = ['MajorGC', 'MinorGC', 'V8.GC_MARK_COMPACTOR', 'V8.GC_SCAVENGER', 'V8.GCFinalizeMC',
-    'FunctionCall', 'v8.callFunction', 'RunMicrotasks', 'EventDispatch', 'TimerFire', 'UpdateLayoutTree', 'Layout',
+    'v8.callFunction', 'RunMicrotasks', 'EventDispatch', 'TimerFire', 'UpdateLayoutTree', 'Layout',
     'Paint', 'PrePaint', 'Commit', 'v8.compile', 'V8.DeoptimizeCode', 'ResourceReceivedData', 'ResourceFinish'];
   return tasks.map((task) => {
     const inside = onMain.filter((e) => e !== task && e.ts >= task.ts && e.ts + e.dur <= task.ts + task.dur);
@@ -55,8 +56,11 @@ function longTasksInTrace(path) {
     for (const event of inside) {
       if (kinds.includes(event.name)) spent.set(event.name, (spent.get(event.name) ?? 0) + event.dur / 1000);
     }
-    const parts = [...spent].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([name, ms]) => `${name} ${ms.toFixed(0)} ms`);
-    return `${(task.dur / 1000).toFixed(0)} ms: ${parts.join(', ') || 'no nested events recorded'}`;
+    const parts = [...spent].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([name, ms]) => `${name} ${ms.toFixed(0)} ms`);
+    const mojo = inside.find((e) => e.args?.chrome_mojo_event_info)?.args.chrome_mojo_event_info.mojo_interface_tag;
+    const from = mojo ?? `${task.args?.src_file?.split('/').pop() ?? '?'} ${task.args?.src_func ?? ''}`.trim();
+    const cpu = task.tdur === undefined ? '?' : (task.tdur / 1000).toFixed(0);
+    return `${(task.dur / 1000).toFixed(0)} ms (CPU ${cpu} ms), from ${from}: ${parts.join(', ') || 'no nested events'}`;
   });
 }
 
