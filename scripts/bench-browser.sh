@@ -5,7 +5,9 @@
 # (MB/s, docs/s, the longest main-thread task, peak JS heap + wasm memory, time from a reload at 90 % to the first
 # resumed bulk request), then with the native `sluice import` through the same proxy, and prints the ratio.
 # SLUICE_BENCH_LOCAL_MB=2048 adds a local file of that size picked through the file input (SLUICE_BENCH_ONLY_LOCAL=1
-# runs only that). Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of object.
+# runs only that). SLUICE_BENCH_TRACE=1 records a Chromium trace of each browser import and prints what every
+# main-thread task over 50 ms spent its time on. Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of
+# object (and ~230 MB of trace per GiB with the trace on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
