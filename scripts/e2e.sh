@@ -33,6 +33,11 @@ for url in "http://127.0.0.1:$opensearch_port/" "http://127.0.0.1:$site_port/_sl
   "http://127.0.0.1:$moto_port/moto-api/"; do
   for _ in $(seq 200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.1; done
 done
+# A server that exited (its port taken by a leftover process, say) fails the run here, with its reason, rather
+# than as sixteen "fetch failed" tests.
+for pid in $pids; do
+  kill -0 "$pid" 2>/dev/null || { echo "a test server exited:" >&2; tail -n 2 target/e2e/*.log >&2; exit 1; }
+done
 
 moto_url=$(.tools/venv/bin/python tests/e2e/moto_setup.py "http://127.0.0.1:$moto_port" \
   "http://127.0.0.1:$site_port" "http://127.0.0.1:$objects_port/sample/events.jsonl")
