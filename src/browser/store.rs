@@ -12,6 +12,7 @@
 
 use indexed_db_futures::database::Database;
 use indexed_db_futures::prelude::*;
+use indexed_db_futures::primitive::{TryFromJs, TryToJs};
 use indexed_db_futures::transaction::{Transaction, TransactionMode};
 use sluice_engine::export::JobExport;
 use sluice_engine::job::StoreError;
@@ -91,7 +92,9 @@ impl IdbStore {
             .map_err(|e| store_error(doing, e))
     }
 
-    async fn put(&self, store: &str, entries: Vec<(String, String)>) -> Result<(), StoreError> {
+    /// Writes `entries` (key, value) in one transaction. Values are the engine's JSON documents as strings, or
+    /// browser objects IndexedDB clones itself (file handles).
+    async fn put<V: TryToJs>(&self, store: &str, entries: Vec<(String, V)>) -> Result<(), StoreError> {
         let transaction = self.begin(store, TransactionMode::Readwrite, "start a write")?;
         let object_store = transaction
             .object_store(store)
@@ -107,7 +110,10 @@ impl IdbStore {
         transaction.commit().await.map_err(|e| store_error("commit a write", e))
     }
 
-    async fn get(&self, store: &str, key: &str) -> Result<Option<String>, StoreError> {
+    async fn get<V>(&self, store: &str, key: &str) -> Result<Option<V>, StoreError>
+    where
+        Option<V>: TryFromJs,
+    {
         let transaction = self.begin(store, TransactionMode::Readonly, "start a read")?;
         let object_store = transaction
             .object_store(store)
@@ -152,7 +158,7 @@ impl IdbStore {
 
     /// A job's checkpoint.
     pub async fn load(&self, job_id: &str) -> Result<Option<Checkpoint>, StoreError> {
-        match self.get(CHECKPOINTS, job_id).await? {
+        match self.get::<String>(CHECKPOINTS, job_id).await? {
             None => Ok(None),
             Some(json) => Checkpoint::from_json(json.as_bytes())
                 .map(Some)
@@ -248,33 +254,13 @@ impl IdbStore {
 
     /// Remembers the handle of a part's local file, so a reload can reopen the file without a new pick.
     pub async fn remember_file_handle(&self, part_id: &str, handle: &FileHandle) -> Result<(), StoreError> {
-        let transaction = self.begin(FILE_HANDLES, TransactionMode::Readwrite, "start a write")?;
-        let object_store = transaction
-            .object_store(FILE_HANDLES)
-            .map_err(|e| store_error("open a store", e))?;
-        object_store
-            .put(JsValue::from(handle.clone()))
-            .with_key(part_id.to_string())
-            .primitive()
-            .map_err(|e| store_error("write a file handle", e))?;
-        transaction
-            .commit()
+        self.put(FILE_HANDLES, vec![(part_id.to_string(), JsValue::from(handle.clone()))])
             .await
-            .map_err(|e| store_error("commit a file handle", e))
     }
 
     /// The remembered handle of a part's local file.
     pub async fn file_handle(&self, part_id: &str) -> Result<Option<FileHandle>, StoreError> {
-        let transaction = self.begin(FILE_HANDLES, TransactionMode::Readonly, "start a read")?;
-        let object_store = transaction
-            .object_store(FILE_HANDLES)
-            .map_err(|e| store_error("open a store", e))?;
-        let value: Option<JsValue> = object_store
-            .get(part_id.to_string())
-            .primitive()
-            .map_err(|e| store_error("read a file handle", e))?
-            .await
-            .map_err(|e| store_error("read a file handle", e))?;
+        let value: Option<JsValue> = self.get(FILE_HANDLES, part_id).await?;
         Ok(value
             .filter(|v| !v.is_undefined() && !v.is_null())
             .map(JsCast::unchecked_into))
@@ -311,7 +297,7 @@ impl IdbStore {
     /// Stores a job read from a checkpoint file: its manifest, checkpoints and (when the file has them) URLs.
     /// Refuses a job this browser already has, rather than overwrite its progress.
     pub async fn import_job(&self, export: &JobExport) -> Result<(), StoreError> {
-        let known = self.get(JOBS, &export.manifest.id).await?.is_some()
+        let known = self.get::<String>(JOBS, &export.manifest.id).await?.is_some()
             || export.manifest.parts.len() == 1 && self.load(&export.manifest.parts[0].id).await?.is_some();
         if known {
             return Err(StoreError(format!(

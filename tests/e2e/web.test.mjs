@@ -105,6 +105,14 @@ async function committedOffsets(page) {
   }));
 }
 
+// Reloads the page and returns the text of the banner it shows about interrupted imports.
+async function reloadedBanner(page) {
+  await page.reload();
+  const banner = page.locator('#resume-banner');
+  await banner.waitFor({ timeout: 30_000 });
+  return banner.innerText();
+}
+
 // The Range headers of the GETs of `key` logged after the first `since` entries of the object server's log.
 async function rangesSince(since, key) {
   const log = await control('GET', '/requests');
@@ -159,10 +167,7 @@ for (const [percent, key] of [[30, 'events.json'], [70, 'events.jsonl']]) {
     assert.ok(before < 100, `still running at ${before} %`);
     const logged = (await control('GET', '/requests')).length;
     const committedBefore = Math.max(...await committedOffsets(page));
-    await page.reload();
-    const banner = page.locator('#resume-banner');
-    await banner.waitFor({ timeout: 30_000 });
-    assert.match(await banner.innerText(), /Resumed 1 interrupted import/);
+    assert.match(await reloadedBanner(page), /Resumed 1 interrupted import/);
     if (percent === 30) await page.screenshot({ path: `${SHOTS}/resume-banner.png` });
     await completed(page);
     assert.equal(await count(index), GOOD, 'one document per good record: nothing lost, nothing twice');
@@ -287,10 +292,7 @@ test('a local file: reload, pick it again (a wrong file is refused), and it resu
   await page.getByText('Files: local-events.jsonl').waitFor();
   await startImport(page, '', 'sample-local');
   await progressAtLeast(page, 30);
-  await page.reload();
-  const banner = page.locator('#resume-banner');
-  await banner.waitFor({ timeout: 30_000 });
-  assert.match(await banner.innerText(), /pick the file again/);
+  assert.match(await reloadedBanner(page), /pick the file again/);
   const pick = job(page).getByLabel('Pick local-events.jsonl again');
   await pick.setInputFiles('target/e2e/wrong/local-events.jsonl');
   const alert = job(page).getByRole('alert');
@@ -335,10 +337,7 @@ test('a local file chosen with the File System Access picker reopens after reloa
 
   // Permission kept: the reload resumes by itself, nothing to pick.
   await progressAtLeast(page, 25);
-  await page.reload();
-  const banner = page.locator('#resume-banner');
-  await banner.waitFor({ timeout: 30_000 });
-  assert.match(await banner.innerText(), /Resumed 1 interrupted import/);
+  assert.match(await reloadedBanner(page), /Resumed 1 interrupted import/);
   await job(page).getByText('Importing', { exact: true }).waitFor({ timeout: 30_000 });
   const resumedAt = await progressAtLeast(page, 50);
   assert.ok(resumedAt < 100, `still running at ${resumedAt} %`);
@@ -348,7 +347,7 @@ test('a local file chosen with the File System Access picker reopens after reloa
   await page.reload();
   const allow = job(page).getByRole('button', { name: 'Allow access to local-events.jsonl' });
   await allow.waitFor({ timeout: 30_000 });
-  assert.match(await banner.innerText(), /1 interrupted import of local files: allow access to the file below/);
+  assert.match(await page.locator('#resume-banner').innerText(), /1 interrupted import of local files: allow access to the file below/);
   assert.match(await job(page).getByRole('alert').innerText(), /asks before this page may read local-events\.jsonl/);
   await job(page).screenshot({ path: `${SHOTS}/allow-access.png` });
   await allow.click();
@@ -466,10 +465,7 @@ test('with automatic resume turned off, a reloaded import waits for Resume', asy
   await setting.uncheck();
   await startImport(page, `${OBJECTS}/sample/events.json`, 'sample-manual');
   await progressAtLeast(page, 20);
-  await page.reload();
-  const banner = page.locator('#resume-banner');
-  await banner.waitFor({ timeout: 30_000 });
-  assert.match(await banner.innerText(), /1 interrupted import is waiting/);
+  assert.match(await reloadedBanner(page), /1 interrupted import is waiting/);
   await job(page).getByText('Interrupted', { exact: false }).waitFor();
   await job(page).getByRole('button', { name: 'Resume' }).click();
   await completed(page);
