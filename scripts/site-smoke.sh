@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Opens the built site (dist/) in headless Chromium, served under a path prefix, and checks that the wasm app
-# started and its engine self-check passed. Saves a screenshot to target/screenshots/home.png.
+# started, its engine self-check passed, and the import worker's files are served beside it. Saves a screenshot to target/screenshots/home.png.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f dist/index.html ] || { echo "dist/ is missing: run 'trunk build --release' first" >&2; exit 1; }
@@ -29,5 +29,10 @@ check() {
 check "the app mounted from a path prefix" '<h1>Sluice</h1>'
 check "the engine self-check passed in Chromium" 'Engine check passed in this browser'
 check "the version is shown" 'Sluice [0-9]'
+# The engine's worker is started by the page at its first import (tests/e2e runs imports through it).
+for file in sluice-worker_loader.js sluice-worker.js sluice-worker_bg.wasm; do
+  if curl -fs -o /dev/null "$url$file"; then passed=$((passed + 1)); echo "ok: the import worker's $file is served"
+  else failed=$((failed + 1)); echo "FAILED: $url$file is not served (the import worker cannot start)"; fi
+done
 echo "smoke: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -1,5 +1,5 @@
 //! Sluice's web app: the analyst-facing page (Leptos, client-side rendered, built with Trunk) and the browser
-//! adapters that let the engine's job driver run in a tab.
+//! adapters that let the engine's job driver run in a browser, in a Web Worker beside the page (`worker`).
 //!
 //! Components only render signals; the import itself runs in the engine (`sluice-engine`).
 
@@ -10,3 +10,5 @@ pub mod app;
 pub mod browser;
 #[cfg(target_arch = "wasm32")]
 pub mod runner;
+#[cfg(target_arch = "wasm32")]
+pub mod worker;

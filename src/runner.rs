@@ -1,5 +1,6 @@
-//! Runs imports in the tab: the engine's job driver with the browser adapters, reporting into signals that the
-//! components only render. No view code here.
+//! Runs imports for the page: takes the job's lock, decides which part runs and checks it may resume, then hands
+//! each part to the engine's worker (`crate::worker`) and turns what it reports into signals that the components only
+//! render. No view code here.
 
 use std::collections::HashMap;
 
@@ -9,19 +10,19 @@ use leptos::task::spawn_local;
 use sluice_engine::checkpoint::ResumeRefusal;
 use sluice_engine::export::JobExport;
 use sluice_engine::job::SourceError;
-use sluice_engine::job::{FailureKind, JobIo, JobPlan, SourceErrorKind};
+use sluice_engine::job::{FailureKind, SourceErrorKind};
 use sluice_engine::manifest::{combine, job_status, next_part, JobManifest};
 use sluice_engine::progress::Progress;
 use sluice_engine::source_url::redact;
-use sluice_engine::{run_job, ByteSource, Checkpoint, Command, ImportSettings, JobStatus, SourceIdentity, Tuning};
+use sluice_engine::{Checkpoint, Command, ImportSettings, JobStatus, SourceIdentity, Tuning};
 
-use crate::browser::clock::BrowserClock;
 use crate::browser::fetch_source::FetchSource;
 use crate::browser::file_access::{self, Access, FileHandle, PickedFile};
 use crate::browser::file_source::LocalFileSource;
-use crate::browser::sink::ProxySink;
 use crate::browser::store::IdbStore;
 use crate::browser::tabs::{self, JobLock, ProgressBroadcast};
+use crate::worker::client::EngineWorker;
+use crate::worker::protocol::{PartEnding, PartSource, RunPart};
 
 /// Where a job stands, for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -277,9 +278,11 @@ pub struct ImportRequest {
     pub tuning: Tuning,
 }
 
-/// A part's source, ready to read.
-struct Opened<S> {
-    source: S,
+/// A part's source, checked and ready for the worker to read.
+struct Opened {
+    source: PartSource,
+    /// The local file the worker reads (`None` for an object behind a URL).
+    file: Option<web_sys::File>,
     identity: SourceIdentity,
     /// The URL it was opened with (`None` for a local file), remembered for resuming.
     url: Option<String>,
@@ -486,6 +489,11 @@ impl Runner {
         let Some(first) = next_part(&statuses) else {
             return view.state.set(JobState::Completed);
         };
+        // The worker loads while the page probes the object (or reads the file) and checks the checkpoint.
+        let mut worker = match EngineWorker::spawn() {
+            Ok(worker) => worker,
+            Err(message) => return view.state.set(JobState::Failed(message)),
+        };
         for n in first..view.parts.len() {
             view.current.set(n);
             let part = &view.parts[n];
@@ -498,14 +506,15 @@ impl Runner {
                         Err(state) => return view.state.set(state),
                     },
                 };
-                match LocalFileSource::identify(file).await {
-                    Ok((source, identity)) => {
+                match LocalFileSource::identify(file.clone()).await {
+                    Ok((_, identity)) => {
                         let opened = Opened {
-                            source,
+                            source: PartSource::LocalFile,
+                            file: Some(file),
                             identity,
                             url: None,
                         };
-                        self.run_part(&view, &store, &broadcast, n, opened).await
+                        self.run_part(&view, &store, &broadcast, &mut worker, n, opened).await
                     }
                     Err(error) => return view.state.set(JobState::Failed(error.message)),
                 }
@@ -523,11 +532,12 @@ impl Runner {
                 match FetchSource::probe(&url).await {
                     Ok((source, identity)) => {
                         let opened = Opened {
-                            source,
+                            source: PartSource::Url(source.into_object()),
+                            file: None,
                             identity,
                             url: Some(url),
                         };
-                        self.run_part(&view, &store, &broadcast, n, opened).await
+                        self.run_part(&view, &store, &broadcast, &mut worker, n, opened).await
                     }
                     Err(error) => return view.state.set(about_part(&view, n, error)),
                 }
@@ -628,15 +638,21 @@ impl Runner {
         }
     }
 
-    async fn run_part<S: ByteSource>(
+    async fn run_part(
         &self,
         view: &JobView,
         store: &IdbStore,
         broadcast: &ProgressBroadcast,
+        worker: &mut EngineWorker,
         n: usize,
-        opened: Opened<S>,
+        opened: Opened,
     ) -> PartEnd {
-        let Opened { source, identity, url } = opened;
+        let Opened {
+            source,
+            file,
+            identity,
+            url,
+        } = opened;
         let part = &view.parts[n];
         let about = |message: String| about(view, n, message);
         let stop = |state: JobState| {
@@ -685,7 +701,6 @@ impl Runner {
         let (control, commands) = mpsc::unbounded();
         view.control.set_value(Some(control));
         view.state.set(JobState::Running);
-        let sink = ProxySink::new(&self.proxy.get_untracked(), self.token.get_untracked());
         let progress = part.progress;
         let rates = view.rates;
         let job_id = view.id.clone();
@@ -699,38 +714,31 @@ impl Runner {
                 }
             });
         };
-        let result = run_job(
-            JobPlan {
-                checkpoint,
-                tuning: manifest.tuning.clone(),
-                seed: (js_sys::Math::random() * 1e15) as u64,
-            },
+        let part_run = RunPart {
+            checkpoint,
+            tuning: manifest.tuning.clone(),
+            seed: (js_sys::Math::random() * 1e15) as u64,
+            proxy: self.proxy.get_untracked(),
+            token: self.token.get_untracked(),
             source,
-            JobIo {
-                sink: &sink,
-                checkpoints: store,
-                dead_letters: store,
-                clock: &BrowserClock,
-            },
-            commands,
-            &mut on_progress,
-        )
-        .await;
+        };
+        let ended = worker.run(part_run, file.as_ref(), commands, &mut on_progress).await;
         view.control.set_value(None);
-        match result {
-            Ok(outcome) => match outcome.status {
+        match ended {
+            Ok(PartEnding::Finished { status }) => match status {
                 JobStatus::Completed => PartEnd::Completed,
                 JobStatus::Paused => stop(JobState::Paused),
                 JobStatus::Cancelled => stop(JobState::Cancelled),
                 _ => stop(JobState::Interrupted),
             },
-            Err(failure) if failure.kind == FailureKind::SourceExpired => {
-                stop(JobState::NeedsFreshUrl(about(failure.message)))
-            }
-            Err(failure) if failure.kind == FailureKind::SourceChanged => {
-                stop(JobState::Changed(about(failure.message)))
-            }
-            Err(failure) => fail(about(failure.message)),
+            Ok(PartEnding::Failed { kind, message }) => match kind {
+                FailureKind::SourceExpired => stop(JobState::NeedsFreshUrl(about(message))),
+                FailureKind::SourceChanged => stop(JobState::Changed(about(message))),
+                _ => fail(about(message)),
+            },
+            Err(broke) => fail(about(format!(
+                "the import's worker stopped ({broke}); the last checkpoint is saved: resume to continue from it"
+            ))),
         }
     }
 }

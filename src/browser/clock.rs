@@ -1,7 +1,16 @@
-//! Time in a browser tab.
+//! Time, in a tab or in a worker.
 
 use sluice_engine::Clock;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The global `setTimeout`: the same in a tab and in a worker.
+    #[wasm_bindgen(js_name = setTimeout)]
+    fn set_timeout(handler: &js_sys::Function, ms: i32) -> JsValue;
+}
 
 /// `Date.now()` and `setTimeout`.
 pub struct BrowserClock;
@@ -14,9 +23,7 @@ impl Clock for BrowserClock {
     async fn sleep(&self, ms: u64) {
         let delay = ms.min(i32::MAX as u64) as i32;
         let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            if let Some(window) = web_sys::window() {
-                let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, delay);
-            }
+            set_timeout(&resolve, delay);
         });
         let _ = JsFuture::from(promise).await;
     }
@@ -30,29 +37,28 @@ thread_local! {
     static LAST_YIELD: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
 }
 
-fn performance_now() -> f64 {
-    web_sys::window()
-        .and_then(|window| window.performance())
-        .map_or_else(js_sys::Date::now, |performance| performance.now())
-}
-
 /// Gives the main thread back to the page when the import has worked for longer than its budget since the last
 /// time. Awaiting one promise after another runs as microtasks inside a single task, so without this a fast
 /// download (many chunks already buffered) would be split and batched in one long task. A `MessageChannel` message
 /// is a new task that, unlike a nested `setTimeout`, is not clamped to 4 ms.
+///
+/// In a worker (where the web app runs its imports) there is no page to give back to, and this returns at once.
 pub async fn yield_if_due() {
-    let now = performance_now();
+    let Some(performance) = web_sys::window().and_then(|window| window.performance()) else {
+        return;
+    };
+    let now = performance.now();
     if now - LAST_YIELD.with(std::cell::Cell::get) < WORK_BUDGET_MS {
         return;
     }
     let promise = js_sys::Promise::new(&mut |resolve, _reject| {
         let Ok(channel) = web_sys::MessageChannel::new() else {
-            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            let _ = resolve.call0(&JsValue::NULL);
             return;
         };
         channel.port1().set_onmessage(Some(&resolve));
-        let _ = channel.port2().post_message(&wasm_bindgen::JsValue::NULL);
+        let _ = channel.port2().post_message(&JsValue::NULL);
     });
     let _ = JsFuture::from(promise).await;
-    LAST_YIELD.with(|last| last.set(performance_now()));
+    LAST_YIELD.with(|last| last.set(performance.now()));
 }

@@ -1,11 +1,13 @@
 //! An object behind a (presigned) URL, streamed with `fetch` and `ReadableStream`. Resumes with
 //! `Range: bytes=N-` guarded by `If-Match: <ETag>`, so nothing already imported is downloaded again.
 
+use serde::{Deserialize, Serialize};
 use sluice_engine::job::{SourceError, SourceErrorKind};
 use sluice_engine::source_url::{
     probed_size, redact, resumed_answer, source_status_error, ObjectAnswer, Resumed, SourceUrl,
 };
 use sluice_engine::{ByteSource, SourceIdentity};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestCache, RequestInit, Response};
@@ -13,13 +15,22 @@ use web_sys::{Headers, Request, RequestCache, RequestInit, Response};
 use super::js_error_text;
 use super::pieces::Pieces;
 
+#[wasm_bindgen]
+extern "C" {
+    /// The global `fetch`, the same in a tab and in a worker (web-sys binds it to `Window` or
+    /// `WorkerGlobalScope` apart).
+    #[wasm_bindgen(js_name = fetch)]
+    fn global_fetch(request: &Request) -> js_sys::Promise;
+}
+
 /// What the bucket's CORS rules must allow, for the error message when a browser cannot read the object.
 pub const CORS_HELP: &str = "the bucket's CORS configuration must allow GET from this site and expose the ETag, \
                              Content-Range and Content-Length headers";
 
 /// How an object's bytes are compressed, which decides how a resume reaches its offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
     /// Plain bytes: a resume asks for `Range: bytes=<offset>-`.
     None,
     /// A stored `.gz` (or `Content-Type: application/gzip`): inflated with `DecompressionStream`.
@@ -28,12 +39,23 @@ enum Compression {
     ByBrowser,
 }
 
+/// What reading an object needs to know, learnt by [`FetchSource::probe`]: plain data, so the page can probe an
+/// object and hand it to the engine's worker, which reads it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteObject {
+    /// The (presigned) URL.
+    pub url: String,
+    /// The ETag every download is guarded with (`If-Match`).
+    pub etag: Option<String>,
+    /// The stored size in bytes.
+    pub size: Option<u64>,
+    /// How its bytes are compressed.
+    pub compression: Compression,
+}
+
 /// A streamed object.
 pub struct FetchSource {
-    url: String,
-    etag: Option<String>,
-    size: Option<u64>,
-    compression: Compression,
+    object: RemoteObject,
     body: Option<Pieces>,
     /// The absolute offset of the next byte handed to the engine.
     position: u64,
@@ -58,20 +80,17 @@ async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, Source
             format!("invalid URL {}: {}", redact(url), js_error_text(&e)),
         )
     })?;
-    let window = web_sys::window().ok_or_else(|| SourceError::new(SourceErrorKind::Fatal, "no window"))?;
-    let response = JsFuture::from(window.fetch_with_request(&request))
-        .await
-        .map_err(|error| {
-            // fetch only says "Failed to fetch": the network is down, or CORS stopped the browser from reading.
-            SourceError::new(
-                SourceErrorKind::Transient,
-                format!(
-                    "could not read {} ({}): the network may be down, or {CORS_HELP}",
-                    redact(url),
-                    js_error_text(&error)
-                ),
-            )
-        })?;
+    let response = JsFuture::from(global_fetch(&request)).await.map_err(|error| {
+        // fetch only says "Failed to fetch": the network is down, or CORS stopped the browser from reading.
+        SourceError::new(
+            SourceErrorKind::Transient,
+            format!(
+                "could not read {} ({}): the network may be down, or {CORS_HELP}",
+                redact(url),
+                js_error_text(&error)
+            ),
+        )
+    })?;
     response
         .dyn_into::<Response>()
         .map_err(|_| SourceError::new(SourceErrorKind::Fatal, "fetch did not return a Response"))
@@ -136,22 +155,27 @@ impl FetchSource {
                 ),
             ));
         }
-        Ok((
-            FetchSource {
-                url: url.to_string(),
-                etag: identity.etag.clone(),
-                size: identity.size,
-                compression,
-                body: None,
-                position: 0,
-            },
-            identity,
-        ))
+        let object = RemoteObject {
+            url: url.to_string(),
+            etag: identity.etag.clone(),
+            size: identity.size,
+            compression,
+        };
+        Ok((FetchSource::new(object), identity))
+    }
+
+    /// A source for an object already probed.
+    pub fn new(object: RemoteObject) -> Self {
+        FetchSource {
+            object,
+            body: None,
+            position: 0,
+        }
     }
 
     /// A source for an object whose identity is already known (a resume with a fresh URL for the same object).
     pub fn resume(url: &str, identity: &SourceIdentity) -> Self {
-        FetchSource {
+        FetchSource::new(RemoteObject {
             url: url.to_string(),
             etag: identity.etag.clone(),
             size: identity.size,
@@ -160,9 +184,12 @@ impl FetchSource {
             } else {
                 Compression::None
             },
-            body: None,
-            position: 0,
-        }
+        })
+    }
+
+    /// What was learnt about the object, to read it elsewhere (in the engine's worker).
+    pub fn into_object(self) -> RemoteObject {
+        self.object
     }
 }
 
@@ -172,7 +199,7 @@ impl ByteSource for FetchSource {
         self.position = absolute_byte_offset;
         // Offsets in a gzip object count decompressed bytes: download from the start and skip up to the offset
         // (nothing before it is sent again, only read again).
-        let (range_start, decompressed_skip) = match self.compression {
+        let (range_start, decompressed_skip) = match self.object.compression {
             Compression::None => (absolute_byte_offset, 0),
             Compression::Inflate | Compression::ByBrowser => (0, absolute_byte_offset),
         };
@@ -180,10 +207,10 @@ impl ByteSource for FetchSource {
         if range_start > 0 {
             headers.push(("Range", format!("bytes={range_start}-")));
         }
-        if let Some(etag) = &self.etag {
+        if let Some(etag) = &self.object.etag {
             headers.push(("If-Match", etag.clone()));
         }
-        let response = fetch(&self.url, &headers).await?;
+        let response = fetch(&self.object.url, &headers).await?;
         let (content_range, etag) = (header(&response, "content-range"), header(&response, "etag"));
         let answer = ObjectAnswer {
             status: response.status(),
@@ -193,15 +220,21 @@ impl ByteSource for FetchSource {
         };
         // Bytes to drop before the first one to import: a server that ignored the Range header, or the decompressed
         // bytes already imported from a gzip object (which cannot be entered in the middle).
-        let skip = match resumed_answer(&answer, range_start, self.size, self.etag.as_deref())? {
+        let skip = match resumed_answer(&answer, range_start, self.object.size, self.object.etag.as_deref())? {
             Resumed::Stream { skip } => skip + decompressed_skip,
             Resumed::Finished => return Ok(()),
-            Resumed::Status(status) => return Err(source_status_error(status, &body_text(&response).await, &self.url)),
+            Resumed::Status(status) => {
+                return Err(source_status_error(
+                    status,
+                    &body_text(&response).await,
+                    &self.object.url,
+                ))
+            }
         };
         let stream = response
             .body()
             .ok_or_else(|| SourceError::new(SourceErrorKind::Transient, "the response has no body"))?;
-        let stream = match self.compression {
+        let stream = match self.object.compression {
             Compression::Inflate => super::gunzip(&stream).map_err(|m| SourceError::new(SourceErrorKind::Fatal, m))?,
             Compression::None | Compression::ByBrowser => stream,
         };
@@ -221,7 +254,7 @@ impl ByteSource for FetchSource {
             Ok(None) => {
                 self.body = None;
                 // A connection closed early can look like an end: only the size tells them apart.
-                if let (Compression::None, Some(size)) = (self.compression, self.size) {
+                if let (Compression::None, Some(size)) = (self.object.compression, self.object.size) {
                     if self.position < size {
                         return Err(SourceError::new(
                             SourceErrorKind::Transient,

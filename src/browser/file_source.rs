@@ -36,6 +36,13 @@ fn unreadable(file: &web_sys::File, error: &wasm_bindgen::JsValue) -> SourceErro
 }
 
 impl LocalFileSource {
+    /// The source for `file` (a `.gz` name is decompressed). A `File` can be posted to a worker, which reads it
+    /// through this.
+    pub fn new(file: web_sys::File) -> Self {
+        let gzip = file.name().to_ascii_lowercase().ends_with(".gz");
+        LocalFileSource { file, gzip, body: None }
+    }
+
     /// The source for `file` and its identity.
     pub async fn identify(file: web_sys::File) -> Result<(Self, SourceIdentity), SourceError> {
         let name = file.name();
@@ -47,16 +54,16 @@ impl LocalFileSource {
             .await
             .map_err(|e| unreadable(&file, &e))?;
         let head_hash = fnv1a64(&js_sys::Uint8Array::new(&buffer).to_vec());
-        let gzip = name.to_ascii_lowercase().ends_with(".gz");
+        let source = LocalFileSource::new(file.clone());
         let identity = SourceIdentity {
             name: Some(name),
             size: Some(size as u64),
             last_modified: Some(format!("{}", file.last_modified() as u64)),
             head_hash: Some(format!("{head_hash:016x}")),
-            gzip,
+            gzip: source.gzip,
             ..SourceIdentity::default()
         };
-        Ok((LocalFileSource { file, gzip, body: None }, identity))
+        Ok((source, identity))
     }
 }
 

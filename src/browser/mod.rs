@@ -53,3 +53,18 @@ pub fn js_error_text(value: &JsValue) -> String {
     }
     value.as_string().unwrap_or_else(|| format!("{value:?}"))
 }
+
+/// `sluiceWasmMemoryBytes()` on the global object (the page's window, or the worker's scope): the size of this
+/// module's linear memory, which the browser benchmark reads (the JS heap figure does not include it).
+pub fn expose_memory_size() {
+    use wasm_bindgen::prelude::Closure;
+    let size = Closure::<dyn Fn() -> f64>::new(|| {
+        let buffer = js_sys::Reflect::get(&wasm_bindgen::memory(), &"buffer".into()).unwrap_or_default();
+        js_sys::Reflect::get(&buffer, &"byteLength".into())
+            .ok()
+            .and_then(|n| n.as_f64())
+            .unwrap_or(0.0)
+    });
+    let _ = js_sys::Reflect::set(&js_sys::global(), &"sluiceWasmMemoryBytes".into(), size.as_ref());
+    size.forget();
+}

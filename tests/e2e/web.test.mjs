@@ -132,8 +132,10 @@ async function maxLongTask(page, since = 0, until = Infinity) {
     .filter(([at]) => at >= since && at <= until).map(([, ms]) => ms)), [since, until ?? Infinity]);
 }
 
-test('an import completes; failed records are listed and counted; the page stays responsive', async () => {
+test('an import completes in the engine worker; failed records are listed and counted; the page stays responsive', async () => {
   const { page, errors } = await openPage();
+  const workers = [];
+  page.on('worker', (worker) => workers.push(worker.url()));
   await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/events.jsonl`);
   await page.getByLabel('Index', { exact: true }).fill('sample-complete');
   await page.screenshot({ path: `${SHOTS}/form.png` });
@@ -152,6 +154,7 @@ test('an import completes; failed records are listed and counted; the page stays
   assert.match(await rows.first().innerText(), /mapper_parsing_exception/);
   await page.screenshot({ path: `${SHOTS}/completed.png` });
   assert.deepEqual(errors, []);
+  assert.equal(workers.filter((url) => url.endsWith('/sluice-worker_loader.js')).length, 1, 'one worker ran the import');
   // Measured, not asserted (a timing in a test is noise): issue 5's benchmark measures this precisely.
   console.log(`longest main-thread task: ${await maxLongTask(page, 0, importStarted)} ms while the page loaded, `
     + `${await maxLongTask(page, importStarted, importEnded)} ms during the import, `

@@ -20,6 +20,7 @@ use std::task::Poll;
 use bytes::Bytes;
 use futures::channel::mpsc::UnboundedReceiver;
 use futures::stream::{FuturesUnordered, StreamExt};
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::batch::{Batch, BatchBuilder, BatchLimits};
@@ -110,7 +111,8 @@ pub trait Clock {
 }
 
 /// What the user can ask of a running job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Command {
     /// Stop reading, let requests in flight finish, save a checkpoint with status `paused`.
     Pause,
@@ -119,7 +121,8 @@ pub enum Command {
 }
 
 /// Why a job stopped before the end.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The presigned URL expired: ask for a fresh one and resume.
     SourceExpired,
