@@ -397,11 +397,21 @@ impl Runner {
         });
     }
 
-    /// Resumes a job whose current part is a local file, with `file` picked again by the analyst. The file is
-    /// checked (name, size, lastModified, first 64 KiB) against the checkpoint before anything is imported.
+    /// Resumes a job whose current part is a local file, with `file` picked again by the analyst through the file
+    /// field. The file is checked (name, size, lastModified, first 64 KiB) against the checkpoint before anything is
+    /// imported. A stored handle of the part is forgotten: it may name another file (the one that changed), which a
+    /// reload would otherwise reopen instead of the one picked here; after a reload the page asks for the file again.
     pub fn resume_with_file(&self, view: JobView, file: web_sys::File) {
         view.hold_file(file);
-        self.resume(view, None);
+        view.state.set(JobState::Starting);
+        let part = view.current_part().id;
+        let runner = self.clone();
+        spawn_local(async move {
+            if let Ok(store) = IdbStore::open().await {
+                let _ = store.forget_file_handle(&part).await;
+            }
+            runner.run(view, None, None).await;
+        });
     }
 
     /// Asks the analyst (the browser's own prompt; call from a click) to let the page read the waiting local file
@@ -424,7 +434,9 @@ impl Runner {
                     view.handles.update_value(|handles| {
                         handles.remove(&part.id);
                     });
-                    runner.resume_with_file(view, file);
+                    // The file came through its stored handle, which stays for the next reload.
+                    view.hold_file(file);
+                    runner.resume(view, None);
                 }
                 Err(message) => view.state.set(pick_again(message)),
             }
@@ -471,6 +483,11 @@ impl Runner {
             view.state.set(JobState::Elsewhere);
             return self.take_over_when_free(view);
         };
+        // The worker loads while the page reads the checkpoints and probes the object (or reads the file).
+        let mut worker = match EngineWorker::spawn() {
+            Ok(worker) => worker,
+            Err(message) => return view.state.set(JobState::Failed(message)),
+        };
         let broadcast = ProgressBroadcast::open();
         let store = match IdbStore::open().await {
             Ok(store) => store,
@@ -489,11 +506,6 @@ impl Runner {
         let Some(first) = next_part(&statuses) else {
             return view.state.set(JobState::Completed);
         };
-        // The worker loads while the page probes the object (or reads the file) and checks the checkpoint.
-        let mut worker = match EngineWorker::spawn() {
-            Ok(worker) => worker,
-            Err(message) => return view.state.set(JobState::Failed(message)),
-        };
         for n in first..view.parts.len() {
             view.current.set(n);
             let part = &view.parts[n];
@@ -506,8 +518,8 @@ impl Runner {
                         Err(state) => return view.state.set(state),
                     },
                 };
-                match LocalFileSource::identify(file.clone()).await {
-                    Ok((_, identity)) => {
+                match LocalFileSource::identify(&file).await {
+                    Ok(identity) => {
                         let opened = Opened {
                             source: PartSource::LocalFile,
                             file: Some(file),
@@ -736,9 +748,7 @@ impl Runner {
                 FailureKind::SourceChanged => stop(JobState::Changed(about(message))),
                 _ => fail(about(message)),
             },
-            Err(broke) => fail(about(format!(
-                "the import's worker stopped ({broke}); the last checkpoint is saved: resume to continue from it"
-            ))),
+            Err(broke) => fail(about(broke)),
         }
     }
 }

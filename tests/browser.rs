@@ -210,8 +210,8 @@ async fn a_local_file_handle_survives_in_indexeddb_and_reopens_the_same_file() {
     assert_eq!(kept.name(), handle.name());
     assert_eq!(file_access::read_access(&kept).await, Access::Granted);
     let reopened = file_access::open(&kept).await.unwrap();
-    let (_, identity) = LocalFileSource::identify(reopened).await.unwrap();
-    let (_, original) = LocalFileSource::identify(file_access::open(&handle).await.unwrap())
+    let identity = LocalFileSource::identify(&reopened).await.unwrap();
+    let original = LocalFileSource::identify(&file_access::open(&handle).await.unwrap())
         .await
         .unwrap();
     assert_eq!(

@@ -35,35 +35,37 @@ fn unreadable(file: &web_sys::File, error: &wasm_bindgen::JsValue) -> SourceErro
     )
 }
 
+fn is_gzip(file: &web_sys::File) -> bool {
+    file.name().to_ascii_lowercase().ends_with(".gz")
+}
+
 impl LocalFileSource {
     /// The source for `file` (a `.gz` name is decompressed). A `File` can be posted to a worker, which reads it
     /// through this.
     pub fn new(file: web_sys::File) -> Self {
-        let gzip = file.name().to_ascii_lowercase().ends_with(".gz");
+        let gzip = is_gzip(&file);
         LocalFileSource { file, gzip, body: None }
     }
 
-    /// The source for `file` and its identity.
-    pub async fn identify(file: web_sys::File) -> Result<(Self, SourceIdentity), SourceError> {
+    /// What identifies `file`, to check it against a checkpoint: the page checks, the worker reads.
+    pub async fn identify(file: &web_sys::File) -> Result<SourceIdentity, SourceError> {
         let name = file.name();
         let size = file.size();
         let head = file
             .slice_with_f64_and_f64(0.0, size.min(HEAD_BYTES))
-            .map_err(|e| unreadable(&file, &e))?;
+            .map_err(|e| unreadable(file, &e))?;
         let buffer = JsFuture::from(head.array_buffer())
             .await
-            .map_err(|e| unreadable(&file, &e))?;
+            .map_err(|e| unreadable(file, &e))?;
         let head_hash = fnv1a64(&js_sys::Uint8Array::new(&buffer).to_vec());
-        let source = LocalFileSource::new(file.clone());
-        let identity = SourceIdentity {
+        Ok(SourceIdentity {
             name: Some(name),
             size: Some(size as u64),
             last_modified: Some(format!("{}", file.last_modified() as u64)),
             head_hash: Some(format!("{head_hash:016x}")),
-            gzip: source.gzip,
+            gzip: is_gzip(file),
             ..SourceIdentity::default()
-        };
-        Ok((source, identity))
+        })
     }
 }
 

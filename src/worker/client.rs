@@ -126,8 +126,8 @@ impl EngineWorker {
     }
 
     /// Runs one part in the worker: `file` is the part's local file (`None` for an object behind a URL), `commands`
-    /// the analyst's pause and cancel, `on_progress` gets each of the worker's figures. `Err` says how the worker
-    /// broke (the checkpoint it saved last stands, so the part can resume).
+    /// the analyst's pause and cancel, `on_progress` gets each of the worker's figures. `Err` says, for the analyst,
+    /// how the worker failed to start or broke (the checkpoint it saved last stands, so the part can resume).
     pub async fn run(
         &mut self,
         part: RunPart,
@@ -135,7 +135,26 @@ impl EngineWorker {
         commands: UnboundedReceiver<Command>,
         on_progress: &mut dyn FnMut(&Progress),
     ) -> Result<PartEnding, String> {
-        self.ready().await?;
+        self.ready().await.map_err(|why| {
+            format!(
+                "the import's worker could not start ({why}). The site must serve {}, sluice-worker.js and \
+                 sluice-worker_bg.wasm beside index.html; reload the page to try again, and the import continues \
+                 where it stopped",
+                super::SCRIPT
+            )
+        })?;
+        self.converse(part, file, commands, on_progress).await.map_err(|why| {
+            format!("the import's worker stopped ({why}); the last checkpoint is saved: resume to continue from it")
+        })
+    }
+
+    async fn converse(
+        &mut self,
+        part: RunPart,
+        file: Option<&web_sys::File>,
+        commands: UnboundedReceiver<Command>,
+        on_progress: &mut dyn FnMut(&Progress),
+    ) -> Result<PartEnding, String> {
         self.post(&ToWorker::Run(Box::new(part)), file)?;
         let mut commands = commands.fuse();
         loop {

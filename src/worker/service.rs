@@ -57,8 +57,8 @@ pub fn serve() {
             }
             Err(error) => tell_page(&FromWorker::Refused {
                 reason: format!(
-                    "the import's worker could not read the page's request ({error}): the site was probably \
-                     updated while this page was open; reload the page, and the import resumes where it stopped"
+                    "it could not read the page's request, {error}: the site was probably updated while this page \
+                     was open, so reload the page"
                 ),
             }),
         }

@@ -64,12 +64,42 @@ function longTasksInTrace(path) {
   });
 }
 
+// The JS heaps of a page's dedicated workers, read over the DevTools protocol: `performance.memory` does not exist in
+// workers. The page's own CDP session auto-attaches to its workers (not flattened, so messages to a worker go through
+// Target.sendMessageToTarget); Runtime.getHeapUsage answers with the worker's used V8 heap.
+async function watchWorkerHeaps(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const workers = new Set();
+  const answers = new Map();
+  let nextId = 1;
+  cdp.on('Target.attachedToTarget', (e) => { if (e.targetInfo.type === 'worker') workers.add(e.sessionId); });
+  cdp.on('Target.detachedFromTarget', (e) => workers.delete(e.sessionId));
+  cdp.on('Target.receivedMessageFromTarget', (e) => {
+    const message = JSON.parse(e.message);
+    answers.get(message.id)?.(message.result?.usedSize ?? 0);
+    answers.delete(message.id);
+  });
+  await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  return async () => {
+    let used = 0;
+    for (const sessionId of workers) {
+      const id = nextId++;
+      const answer = new Promise((resolve) => { answers.set(id, resolve); setTimeout(() => resolve(0), 1000); });
+      await cdp.send('Target.sendMessageToTarget',
+        { sessionId, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) }).catch(() => {});
+      used += await answer;
+    }
+    return used;
+  };
+}
+
 // One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
 // reload to the first resumed bulk request is measured.
 async function inBrowser(key, index, reloadAt, localFile) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.addInitScript(watchLongTasks);
+  const workerHeaps = await watchWorkerHeaps(page);
   await page.goto(SITE);
   await page.getByText('Engine check passed').waitFor();
   if (localFile) {
@@ -89,11 +119,9 @@ async function inBrowser(key, index, reloadAt, localFile) {
     try {
       const [heap, wasm, tasks] = await page.evaluate(() => [performance.memory.usedJSHeapSize,
         window.sluiceWasmMemoryBytes?.() ?? 0, window.__longTasks.splice(0)]);
-      let inWorkers = 0;
+      let inWorkers = await workerHeaps();
       for (const worker of page.workers()) {
-        const [workerHeap, workerWasm] = await worker.evaluate(() => [performance.memory?.usedJSHeapSize ?? 0,
-          self.sluiceWasmMemoryBytes?.() ?? 0]).catch(() => [0, 0]);
-        inWorkers += workerHeap + workerWasm;
+        inWorkers += await worker.evaluate(() => self.sluiceWasmMemoryBytes?.() ?? 0).catch(() => 0);
       }
       if (heap + wasm + inWorkers > peak.total) Object.assign(peak, { total: heap + wasm + inWorkers, page: heap + wasm, worker: inWorkers });
       longest = Math.max(longest, ...tasks.filter(([at]) => at >= since).map(([, ms]) => ms));

@@ -323,17 +323,22 @@ function standInForTheFilePicker() {
   }
 }
 
-test('a local file chosen with the File System Access picker reopens after reloads without being picked again', async () => {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
-  await context.addInitScript(standInForTheFilePicker);
-  const { page } = await openPage(context);
+// Writes the object `key`'s bytes to the origin-private file that the stand-in picker returns.
+async function writePickerFile(page, key) {
   await page.evaluate(async (url) => {
     const bytes = await (await fetch(url)).arrayBuffer();
     const root = await navigator.storage.getDirectory();
     const writer = await (await root.getFileHandle('local-events.jsonl', { create: true })).createWritable();
     await writer.write(bytes);
     await writer.close();
-  }, `${OBJECTS}/sample/events.jsonl`);
+  }, `${OBJECTS}/sample/${key}`);
+}
+
+test('a local file chosen with the File System Access picker reopens after reloads without being picked again', async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
+  await context.addInitScript(standInForTheFilePicker);
+  const { page } = await openPage(context);
+  await writePickerFile(page, 'events.jsonl');
   await page.getByRole('button', { name: 'Choose files…' }).click();
   await page.getByText('Files: local-events.jsonl').waitFor();
   await startImport(page, '', 'sample-local-handle');
@@ -357,6 +362,35 @@ test('a local file chosen with the File System Access picker reopens after reloa
   await completed(page);
   assert.equal(await page.evaluate(() => window.__permissionAsked), true);
   assert.equal(await count('sample-local-handle'), GOOD, 'nothing lost, nothing twice across two reloads');
+  await context.close();
+});
+
+test('a changed file replaced by one picked by hand: after Start over and a reload, the old file is not reopened', async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
+  await context.addInitScript(standInForTheFilePicker);
+  const { page } = await openPage(context);
+  await writePickerFile(page, 'events.jsonl');
+  await page.getByRole('button', { name: 'Choose files…' }).click();
+  await page.getByText('Files: local-events.jsonl').waitFor();
+  await startImport(page, '', 'sample-local-replaced');
+  await progressAtLeast(page, 20);
+  // The file behind the stored handle changes; the reload reopens it and refuses it.
+  await writePickerFile(page, 'events.json');
+  await page.reload();
+  await job(page).getByRole('alert').getByText(/size changed/).waitFor({ timeout: 30_000 });
+  // The analyst picks a file by hand (a copy on disk: another file as far as the checkpoint can tell) and starts over.
+  const copy = 'target/e2e/local-events.jsonl';
+  writeFileSync(copy, await objectBytes('events.jsonl'));
+  await job(page).getByLabel('Pick local-events.jsonl again').setInputFiles(copy);
+  await job(page).getByRole('alert').getByText(/it was modified/).waitFor({ timeout: 30_000 });
+  await job(page).getByRole('button', { name: 'Start over' }).click();
+  await job(page).getByText('Importing', { exact: true }).waitFor({ timeout: 30_000 });
+  await progressAtLeast(page, 20);
+  // After a reload the page asks for the file picked by hand, instead of reopening the changed one behind the handle.
+  assert.match(await reloadedBanner(page), /pick the file again/);
+  await job(page).getByLabel('Pick local-events.jsonl again').setInputFiles(copy);
+  await completed(page);
+  assert.equal(await count('sample-local-replaced'), GOOD);
   await context.close();
 });
 
@@ -460,6 +494,22 @@ test('Pause answers at once during an import, and Resume finishes it exactly', a
   await job(page).getByRole('button', { name: 'Resume' }).click();
   await completed(page);
   assert.equal(await count('sample-pause'), GOOD);
+});
+
+test('an import worker that cannot load is explained on the card; Resume continues once it loads', async () => {
+  const { page } = await openPage();
+  // As if the site were deployed without the worker's files.
+  const loader = '**/sluice-worker_loader.js';
+  await page.route(loader, (route) => route.fulfill({ status: 404, contentType: 'text/plain', body: 'not found' }));
+  await startImport(page, `${OBJECTS}/sample/events.jsonl`, 'sample-no-worker');
+  const alert = job(page).getByRole('alert');
+  await alert.getByText(/worker could not start/).waitFor({ timeout: 60_000 });
+  assert.match(await alert.innerText(), /must serve sluice-worker_loader\.js, sluice-worker\.js and sluice-worker_bg\.wasm/);
+  await job(page).screenshot({ path: `${SHOTS}/worker-missing.png` });
+  await page.unroute(loader);
+  await job(page).getByRole('button', { name: 'Resume' }).click();
+  await completed(page);
+  assert.equal(await count('sample-no-worker'), GOOD);
 });
 
 test('with automatic resume turned off, a reloaded import waits for Resume', async () => {
