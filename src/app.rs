@@ -645,6 +645,10 @@ fn JobCard(job: JobView, runner: Runner, jobs: RwSignal<Vec<JobView>>) -> impl I
             return Some(100.0);
         }
         let p = totals.get();
+        // Nothing done yet is 0 % whatever the size: an indeterminate bar would look busy on a stopped import.
+        if p.committed_offset == 0 && !state.get().is_active() {
+            return Some(0.0);
+        }
         p.total_bytes
             .filter(|t| *t > 0)
             .map(|t| p.committed_offset as f64 / t as f64 * 100.0)

@@ -138,41 +138,37 @@ impl EngineWorker {
         self.ready().await.map_err(|why| {
             format!(
                 "the import's worker could not start ({why}). The site must serve {}, sluice-worker.js and \
-                 sluice-worker_bg.wasm beside index.html; reload the page to try again, and the import continues \
-                 where it stopped",
+                 sluice-worker_bg.wasm beside index.html; once it does, Resume continues the import where it stopped",
                 super::SCRIPT
             )
         })?;
-        self.converse(part, file, commands, on_progress).await.map_err(|why| {
-            format!("the import's worker stopped ({why}); the last checkpoint is saved: resume to continue from it")
-        })
-    }
-
-    async fn converse(
-        &mut self,
-        part: RunPart,
-        file: Option<&web_sys::File>,
-        commands: UnboundedReceiver<Command>,
-        on_progress: &mut dyn FnMut(&Progress),
-    ) -> Result<PartEnding, String> {
-        self.post(&ToWorker::Run(Box::new(part)), file)?;
+        let stopped = |why: String| {
+            format!("the import's worker stopped ({why}); the last checkpoint is saved: resume to continue")
+        };
+        self.post(&ToWorker::Run(Box::new(part)), file).map_err(stopped)?;
         let mut commands = commands.fuse();
         loop {
-            futures::select! {
-                command = commands.next() => {
-                    if let Some(command) = command {
-                        self.post(&ToWorker::Control { command }, None)?;
-                    }
-                }
-                heard = self.heard.next() => match heard {
-                    Some(Heard::Said(FromWorker::Progress { progress })) => on_progress(&progress),
-                    Some(Heard::Said(FromWorker::Ended { ending })) => return Ok(ending),
-                    Some(Heard::Said(FromWorker::Refused { reason })) => return Err(reason),
-                    Some(Heard::Said(FromWorker::Ready)) => {}
-                    Some(Heard::Broke(message)) => return Err(message),
-                    None => return Err("the import's worker went away".into()),
+            let why = futures::select! {
+                command = commands.next() => match command {
+                    Some(command) => match self.post(&ToWorker::Control { command }, None) {
+                        Ok(()) => continue,
+                        Err(why) => why,
+                    },
+                    None => continue,
                 },
-            }
+                heard = self.heard.next() => match heard {
+                    Some(Heard::Said(FromWorker::Progress { progress })) => {
+                        on_progress(&progress);
+                        continue;
+                    }
+                    Some(Heard::Said(FromWorker::Ended { ending })) => return Ok(ending),
+                    Some(Heard::Said(FromWorker::Ready)) => continue,
+                    Some(Heard::Said(FromWorker::Refused { reason })) => reason,
+                    Some(Heard::Broke(message)) => message,
+                    None => "the import's worker went away".into(),
+                },
+            };
+            return Err(stopped(why));
         }
     }
 }

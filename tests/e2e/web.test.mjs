@@ -334,14 +334,20 @@ async function writePickerFile(page, key) {
   }, `${OBJECTS}/sample/${key}`);
 }
 
-test('a local file chosen with the File System Access picker reopens after reloads without being picked again', async () => {
+// A fresh profile whose picker stands in for the dialog; the events.jsonl sample chosen with it and imported to `index`.
+async function importThroughThePicker(index) {
   const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
   await context.addInitScript(standInForTheFilePicker);
   const { page } = await openPage(context);
   await writePickerFile(page, 'events.jsonl');
   await page.getByRole('button', { name: 'Choose files…' }).click();
   await page.getByText('Files: local-events.jsonl').waitFor();
-  await startImport(page, '', 'sample-local-handle');
+  await startImport(page, '', index);
+  return { page, context };
+}
+
+test('a local file chosen with the File System Access picker reopens after reloads without being picked again', async () => {
+  const { page, context } = await importThroughThePicker('sample-local-handle');
 
   // Permission kept: the reload resumes by itself, nothing to pick.
   await progressAtLeast(page, 25);
@@ -366,13 +372,7 @@ test('a local file chosen with the File System Access picker reopens after reloa
 });
 
 test('a changed file replaced by one picked by hand: after Start over and a reload, the old file is not reopened', async () => {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 1100 } });
-  await context.addInitScript(standInForTheFilePicker);
-  const { page } = await openPage(context);
-  await writePickerFile(page, 'events.jsonl');
-  await page.getByRole('button', { name: 'Choose files…' }).click();
-  await page.getByText('Files: local-events.jsonl').waitFor();
-  await startImport(page, '', 'sample-local-replaced');
+  const { page, context } = await importThroughThePicker('sample-local-replaced');
   await progressAtLeast(page, 20);
   // The file behind the stored handle changes; the reload reopens it and refuses it.
   await writePickerFile(page, 'events.json');
