@@ -30,4 +30,4 @@ export SLUICE_TEST_OBJECTS="http://127.0.0.1:$objects_port" SLUICE_TEST_CUT_OBJE
 export SLUICE_TEST_PROXY="http://127.0.0.1:$proxy_port"
 export WASM_BINDGEN_TEST_ADDRESS="$page" WASM_BINDGEN_TEST_TIMEOUT=120
 export CHROMEDRIVER=/usr/bin/chromedriver CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner
-cargo test -p sluice --target wasm32-unknown-unknown --test browser
+cargo test -p sluice --target wasm32-unknown-unknown --test browser --test browser_worker

@@ -64,33 +64,13 @@ function longTasksInTrace(path) {
   });
 }
 
-// The JS heaps of a page's dedicated workers, read over the DevTools protocol: `performance.memory` does not exist in
-// workers. The page's own CDP session auto-attaches to its workers (not flattened, so messages to a worker go through
-// Target.sendMessageToTarget); Runtime.getHeapUsage answers with the worker's used V8 heap.
-async function watchWorkerHeaps(page) {
-  const cdp = await page.context().newCDPSession(page);
-  const workers = new Set();
-  const answers = new Map();
-  let nextId = 1;
-  cdp.on('Target.attachedToTarget', (e) => { if (e.targetInfo.type === 'worker') workers.add(e.sessionId); });
-  cdp.on('Target.detachedFromTarget', (e) => workers.delete(e.sessionId));
-  cdp.on('Target.receivedMessageFromTarget', (e) => {
-    const message = JSON.parse(e.message);
-    answers.get(message.id)?.(message.result?.usedSize ?? 0);
-    answers.delete(message.id);
-  });
-  await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
-  return async () => {
-    let used = 0;
-    for (const sessionId of workers) {
-      const id = nextId++;
-      const answer = new Promise((resolve) => { answers.set(id, resolve); setTimeout(() => resolve(0), 1000); });
-      await cdp.send('Target.sendMessageToTarget',
-        { sessionId, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) }).catch(() => {});
-      used += await answer;
-    }
-    return used;
-  };
+// The resident memory of Chromium's renderer processes (the page and its worker run in one), from the OS: an upper
+// bound that also counts Blink and V8 themselves. `performance.memory` does not exist in workers, so the worker's JS
+// heap cannot be read the way the page's is.
+function rendererResidentBytes() {
+  const ps = spawnSync('ps', ['-eo', 'rss=,args='], { encoding: 'utf8' });
+  return ps.stdout.split('\n').filter((line) => line.includes('--type=renderer'))
+    .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[0]) * 1024, 0);
 }
 
 // One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
@@ -99,7 +79,6 @@ async function inBrowser(key, index, reloadAt, localFile) {
   const context = await browser.newContext();
   const page = await context.newPage();
   await page.addInitScript(watchLongTasks);
-  const workerHeaps = await watchWorkerHeaps(page);
   await page.goto(SITE);
   await page.getByText('Engine check passed').waitFor();
   if (localFile) {
@@ -112,18 +91,20 @@ async function inBrowser(key, index, reloadAt, localFile) {
     await page.getByText('Advanced').click();
     await page.getByLabel('Batch size (records)').fill(process.env.SLUICE_BENCH_BATCH_DOCS);
   }
-  // Memory is the page's plus its import worker's (JS heap and wasm each), added up at the same moment.
-  const peak = { total: 0, page: 0, worker: 0 };
+  // Memory is the page's JS heap and wasm plus its import worker's wasm, added up at the same moment; and, apart, the
+  // renderer processes' resident memory.
+  const peak = { total: 0, page: 0, worker: 0, renderer: 0 };
   let longest = 0;
   const sample = async () => {
     try {
       const [heap, wasm, tasks] = await page.evaluate(() => [performance.memory.usedJSHeapSize,
         window.sluiceWasmMemoryBytes?.() ?? 0, window.__longTasks.splice(0)]);
-      let inWorkers = await workerHeaps();
+      let inWorkers = 0;
       for (const worker of page.workers()) {
         inWorkers += await worker.evaluate(() => self.sluiceWasmMemoryBytes?.() ?? 0).catch(() => 0);
       }
       if (heap + wasm + inWorkers > peak.total) Object.assign(peak, { total: heap + wasm + inWorkers, page: heap + wasm, worker: inWorkers });
+      peak.renderer = Math.max(peak.renderer, rendererResidentBytes());
       longest = Math.max(longest, ...tasks.filter(([at]) => at >= since).map(([, ms]) => ms));
     } catch { /* the page is reloading */ }
   };
@@ -140,13 +121,19 @@ async function inBrowser(key, index, reloadAt, localFile) {
     await page.waitForFunction(({ el, at }) => Number(el.getAttribute('value')) >= at,
       { el: await bar.elementHandle(), at: reloadAt }, { timeout: 3_600_000, polling: 100 });
     await sample();
-    let reloaded = 0;
+    // Only requests after the new document committed count: the old page's worker may still send one while the
+    // reload starts, which would measure nothing.
+    let committed = false;
+    page.once('framenavigated', () => { committed = true; });
     const firstBulk = new Promise((resolve) => page.on('request', (request) => {
-      if (reloaded && request.method() === 'POST' && request.url().endsWith('/_bulk')) resolve(Date.now());
+      if (committed && request.method() === 'POST' && request.url().endsWith('/_bulk')) resolve(Date.now());
     }));
-    reloaded = Date.now();
+    const reloaded = Date.now();
     await page.reload();
-    resumeMs = (await firstBulk) - reloaded;
+    // A small object may be done before the reload: then no request comes, and the figure stays empty.
+    const none = new Promise((resolve) => setTimeout(() => resolve(null), 60_000));
+    const at = await Promise.race([firstBulk, none]);
+    resumeMs = at === null ? 'none within 60 s (the import had finished)' : at - reloaded;
     // The reloaded page's own start is not part of the import.
     since = await page.evaluate(() => performance.now());
   }
@@ -161,7 +148,8 @@ async function inBrowser(key, index, reloadAt, localFile) {
     traced = longTasksInTrace(traceFile);
   }
   await context.close();
-  return { seconds, longest, traced, peakMb: peak.total / 1e6, pageMb: peak.page / 1e6, workerMb: peak.worker / 1e6, resumeMs };
+  return { seconds, longest, traced, peakMb: peak.total / 1e6, pageMb: peak.page / 1e6, workerMb: peak.worker / 1e6,
+    rendererMb: peak.renderer / 1e6, resumeMs };
 }
 
 function native(key, index) {
@@ -207,18 +195,20 @@ for (const { key, bytes, docs, page, cli, resumed } of rows) {
   console.log(`\n${key}: ${(bytes / 1e6).toFixed(0)} MB, ${docs} documents indexed`);
   console.log(`  browser: ${page.seconds.toFixed(1)} s, ${mbps(bytes, page.seconds)} MB/s, `
     + `${(docs / page.seconds).toFixed(0)} docs/s; longest main-thread task ${page.longest} ms `
-    + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (page ${page.pageMb.toFixed(0)} MB + `
-    + `import worker ${page.workerMb.toFixed(0)} MB, JS heap + wasm each)`);
+    + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (page JS heap + wasm ${page.pageMb.toFixed(0)} MB, `
+    + `import worker's wasm ${page.workerMb.toFixed(0)} MB); renderer processes' resident memory at most `
+    + `${page.rendererMb.toFixed(0)} MB`);
   for (const line of page.traced ?? []) console.log(`  traced long task ${line}`);
   console.log(`  native sluice import: ${cli.seconds.toFixed(1)} s, ${mbps(bytes, cli.seconds)} MB/s`);
   console.log(`  browser / native: ${(cli.seconds / page.seconds * 100).toFixed(0)} %`);
   if (resumed) {
-    console.log(`  reload at 90 %: first resumed bulk request ${resumed.resumeMs} ms after the reload; `
+    console.log(`  reload at 90 %: first resumed bulk request after the reload: ${resumed.resumeMs} ms; `
       + `longest task ${resumed.longest} ms; peak memory ${resumed.peakMb.toFixed(0)} MB`);
   }
 }
 if (local) {
   console.log(`\nlocal file: ${(local.bytes / 1e6).toFixed(0)} MB, ${local.docs} documents indexed`);
   console.log(`  browser: ${local.run.seconds.toFixed(1)} s, ${mbps(local.bytes, local.run.seconds)} MB/s; peak memory `
-    + `${local.run.peakMb.toFixed(0)} MB (page ${local.run.pageMb.toFixed(0)} MB + import worker ${local.run.workerMb.toFixed(0)} MB)`);
+    + `${local.run.peakMb.toFixed(0)} MB (page ${local.run.pageMb.toFixed(0)} MB + import worker's wasm `
+    + `${local.run.workerMb.toFixed(0)} MB); renderer resident at most ${local.run.rendererMb.toFixed(0)} MB`);
 }
