@@ -73,6 +73,38 @@ function rendererResidentBytes() {
     .reduce((sum, line) => sum + Number(line.trim().split(/\s+/)[0]) * 1024, 0);
 }
 
+// The JS heaps of a page's dedicated workers, over the DevTools protocol (`performance.memory` does not exist in
+// workers): the page's own CDP session auto-attaches to its workers (not flattened, so a worker is spoken to through
+// Target.sendMessageToTarget), and Runtime.getHeapUsage answers with the worker's used V8 heap. Set up after the
+// page has navigated: the navigation moves the page to another renderer process, which drops auto-attach.
+async function watchWorkerHeaps(page) {
+  const cdp = await page.context().newCDPSession(page);
+  const workers = new Set();
+  const answers = new Map();
+  let nextId = 1;
+  cdp.on('Target.attachedToTarget', (e) => { if (e.targetInfo.type === 'worker') workers.add(e.sessionId); });
+  cdp.on('Target.detachedFromTarget', (e) => workers.delete(e.sessionId));
+  cdp.on('Target.receivedMessageFromTarget', (e) => {
+    const message = JSON.parse(e.message);
+    // The V8 heap plus the ArrayBuffers' backing stores (downloaded chunks and bulk bodies live there).
+    answers.get(message.id)?.((message.result?.usedSize ?? 0) + (message.result?.backingStorageSize ?? 0));
+    answers.delete(message.id);
+  });
+  await cdp.send('Target.setAutoAttach', { autoAttach: true, waitForDebuggerOnStart: false, flatten: false });
+  return async () => {
+    let used = 0;
+    for (const sessionId of workers) {
+      const id = nextId++;
+      const answer = new Promise((resolve) => { answers.set(id, resolve); setTimeout(() => resolve(0), 1000); });
+      await cdp.send('Target.sendMessageToTarget',
+        { sessionId, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) }).catch(() => {});
+      used += await answer;
+    }
+    if (process.env.SLUICE_BENCH_DEBUG) console.log(`workers ${workers.size}, heap ${used}`);
+    return used;
+  };
+}
+
 // One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
 // reload to the first resumed bulk request is measured.
 async function inBrowser(key, index, reloadAt, localFile) {
@@ -81,6 +113,7 @@ async function inBrowser(key, index, reloadAt, localFile) {
   await page.addInitScript(watchLongTasks);
   await page.goto(SITE);
   await page.getByText('Engine check passed').waitFor();
+  const workerHeaps = await watchWorkerHeaps(page);
   if (localFile) {
     await page.getByLabel(/Or local files/).setInputFiles(localFile);
   } else {
@@ -91,15 +124,15 @@ async function inBrowser(key, index, reloadAt, localFile) {
     await page.getByText('Advanced').click();
     await page.getByLabel('Batch size (records)').fill(process.env.SLUICE_BENCH_BATCH_DOCS);
   }
-  // Memory is the page's JS heap and wasm plus its import worker's wasm, added up at the same moment; and, apart, the
-  // renderer processes' resident memory.
+  // Memory is the page's JS heap and wasm plus its import worker's JS heap and wasm, added up at the same moment;
+  // and, apart, the renderer processes' resident memory.
   const peak = { total: 0, page: 0, worker: 0, renderer: 0 };
   let longest = 0;
   const sample = async () => {
     try {
       const [heap, wasm, tasks] = await page.evaluate(() => [performance.memory.usedJSHeapSize,
         window.sluiceWasmMemoryBytes?.() ?? 0, window.__longTasks.splice(0)]);
-      let inWorkers = 0;
+      let inWorkers = await workerHeaps();
       for (const worker of page.workers()) {
         inWorkers += await worker.evaluate(() => self.sluiceWasmMemoryBytes?.() ?? 0).catch(() => 0);
       }
@@ -195,8 +228,8 @@ for (const { key, bytes, docs, page, cli, resumed } of rows) {
   console.log(`\n${key}: ${(bytes / 1e6).toFixed(0)} MB, ${docs} documents indexed`);
   console.log(`  browser: ${page.seconds.toFixed(1)} s, ${mbps(bytes, page.seconds)} MB/s, `
     + `${(docs / page.seconds).toFixed(0)} docs/s; longest main-thread task ${page.longest} ms `
-    + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (page JS heap + wasm ${page.pageMb.toFixed(0)} MB, `
-    + `import worker's wasm ${page.workerMb.toFixed(0)} MB); renderer processes' resident memory at most `
+    + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (page ${page.pageMb.toFixed(0)} MB + `
+    + `import worker ${page.workerMb.toFixed(0)} MB, JS heap + wasm each); renderer processes' resident memory at most `
     + `${page.rendererMb.toFixed(0)} MB`);
   for (const line of page.traced ?? []) console.log(`  traced long task ${line}`);
   console.log(`  native sluice import: ${cli.seconds.toFixed(1)} s, ${mbps(bytes, cli.seconds)} MB/s`);
@@ -209,6 +242,6 @@ for (const { key, bytes, docs, page, cli, resumed } of rows) {
 if (local) {
   console.log(`\nlocal file: ${(local.bytes / 1e6).toFixed(0)} MB, ${local.docs} documents indexed`);
   console.log(`  browser: ${local.run.seconds.toFixed(1)} s, ${mbps(local.bytes, local.run.seconds)} MB/s; peak memory `
-    + `${local.run.peakMb.toFixed(0)} MB (page ${local.run.pageMb.toFixed(0)} MB + import worker's wasm `
+    + `${local.run.peakMb.toFixed(0)} MB (page ${local.run.pageMb.toFixed(0)} MB + import worker `
     + `${local.run.workerMb.toFixed(0)} MB); renderer resident at most ${local.run.rendererMb.toFixed(0)} MB`);
 }
