@@ -100,7 +100,6 @@ async function watchWorkerHeaps(page) {
         { sessionId, message: JSON.stringify({ id, method: 'Runtime.getHeapUsage' }) }).catch(() => {});
       used += await answer;
     }
-    if (process.env.SLUICE_BENCH_DEBUG) console.log(`workers ${workers.size}, heap ${used}`);
     return used;
   };
 }
