@@ -1016,7 +1016,7 @@ pub fn engine_self_check() -> Result<SelfCheck, String> {
         max_bytes: 1 << 20,
         max_records: 100,
     };
-    let mut builder = BatchBuilder::new(&settings, "self-check", limits, 0)?;
+    let mut builder = BatchBuilder::new(&settings, "self-check", &Default::default(), limits, 0)?;
     let mut splitter = Splitter::new(settings.format, DEFAULT_MAX_RECORD_BYTES);
     for chunk in SAMPLE.chunks(5) {
         splitter.push(chunk, &mut builder).map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use sluice_engine::batch::{BatchBuilder, BatchLimits};
 use sluice_engine::split::{RecordSink, Span, Splitter, DEFAULT_MAX_RECORD_BYTES};
+use sluice_engine::transform::TransformContext;
 use sluice_engine::{FormatChoice, IdStrategy, ImportSettings, Validation};
 
 const CHUNK: usize = 64 * 1024;
@@ -124,7 +125,8 @@ fn split_and_batch(input: &[u8], settings: &ImportSettings) -> u64 {
         max_bytes: 5 * 1024 * 1024,
         max_records: 5000,
     };
-    let mut builder = BatchBuilder::new(settings, "s3://bench/data", limits, 0).expect("valid settings");
+    let mut builder = BatchBuilder::new(settings, "s3://bench/data", &TransformContext::default(), limits, 0)
+        .expect("valid settings");
     let mut splitter = Splitter::new(settings.format, DEFAULT_MAX_RECORD_BYTES);
     let mut items = 0u64;
     for chunk in input.chunks(CHUNK) {

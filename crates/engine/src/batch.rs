@@ -10,6 +10,7 @@ use crate::dead_letter::DeadLetter;
 use crate::record::{check_record, JsonPointer};
 use crate::settings::{fnv1a64, IdStrategy, ImportSettings, Validation};
 use crate::split::{RecordSink, Span};
+use crate::transform::{TransformContext, TransformPlan};
 
 /// One record inside a batch body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +87,8 @@ pub struct BatchBuilder {
     action_prefix: Vec<u8>,
     id_plan: IdPlan,
     validation: Validation,
+    /// `None`: records are copied verbatim (the fast path).
+    transforms: Option<TransformPlan>,
     limits: BatchLimits,
     body: Vec<u8>,
     items: Vec<BatchItem>,
@@ -98,13 +101,16 @@ pub struct BatchBuilder {
 
 impl BatchBuilder {
     /// A builder for a job. `id_namespace` identifies the source (see `SourceIdentity::id_namespace`); derived ids
-    /// are made from it and the record's offset. `first_seq` continues the numbering of an earlier run.
+    /// are made from it and the record's offset. `context` is what the settings' transforms may read about the job.
+    /// `first_seq` continues the numbering of an earlier run.
     pub fn new(
         settings: &ImportSettings,
         id_namespace: &str,
+        context: &TransformContext,
         limits: BatchLimits,
         first_seq: u64,
     ) -> Result<Self, String> {
+        let transforms = TransformPlan::new(&settings.transforms, context)?;
         let id_plan = match &settings.id {
             IdStrategy::Field { pointer } => IdPlan::Field(JsonPointer::parse(pointer)?),
             IdStrategy::Derived => IdPlan::Derived {
@@ -125,6 +131,7 @@ impl BatchBuilder {
             action_prefix,
             id_plan,
             validation: settings.validation,
+            transforms,
             limits: BatchLimits {
                 max_bytes: limits.max_bytes.max(1),
                 max_records: limits.max_records.max(1),
@@ -142,6 +149,11 @@ impl BatchBuilder {
     /// Takes the batches sealed so far, oldest first.
     pub fn take_ready(&mut self) -> impl Iterator<Item = Batch> + '_ {
         self.ready.drain(..)
+    }
+
+    /// True when a sealed batch waits in [`BatchBuilder::take_ready`].
+    pub fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
     }
 
     /// Seals the batch being built, if it holds anything. Call at the end of the source.
@@ -193,6 +205,22 @@ impl RecordSink for BatchBuilder {
                 self.after_record(span);
                 return;
             }
+        };
+        // The id was read from the record as it is in the source; transforms change only what is sent.
+        let transformed;
+        let bytes = match &self.transforms {
+            None => bytes,
+            Some(plan) => match plan.apply_to_bytes(bytes) {
+                Ok(out) => {
+                    transformed = out;
+                    transformed.as_slice()
+                }
+                Err(reason) => {
+                    self.dead_letter(DeadLetter::with_record(span, reason, bytes));
+                    self.after_record(span);
+                    return;
+                }
+            },
         };
         let estimate = self.action_prefix.len() + field_id.as_ref().map_or(40, String::len) + 16 + bytes.len();
         if !self.items.is_empty() && self.body.len() + self.dead_letter_bytes + estimate > self.limits.max_bytes {
@@ -278,7 +306,8 @@ mod tests {
     use crate::split::{Splitter, DEFAULT_MAX_RECORD_BYTES};
 
     fn build(settings: &ImportSettings, input: &[u8], limits: BatchLimits) -> Vec<Batch> {
-        let mut builder = BatchBuilder::new(settings, "s3://bucket/key", limits, 0).unwrap();
+        let mut builder =
+            BatchBuilder::new(settings, "s3://bucket/key", &TransformContext::default(), limits, 0).unwrap();
         let mut splitter = Splitter::new(settings.format, DEFAULT_MAX_RECORD_BYTES);
         splitter.push(input, &mut builder).unwrap();
         splitter.finish(&mut builder).unwrap();

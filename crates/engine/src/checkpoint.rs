@@ -54,6 +54,18 @@ impl SourceIdentity {
         }
     }
 
+    /// A short name for a person and for the set-source-name transform: the object key, else the file name, else
+    /// the URL's path (never its query string).
+    pub fn display_name(&self) -> String {
+        if let Some(key) = self.key.as_ref().or(self.name.as_ref()) {
+            return key.clone();
+        }
+        self.url
+            .as_deref()
+            .map(|url| url.split(['?', '#']).next().unwrap_or(url).to_string())
+            .unwrap_or_default()
+    }
+
     /// Checks that `current` is the same object as `self` (the one the checkpoint was made from). Returns what
     /// differs, in words, when it is not.
     pub fn check_same_object(&self, current: &SourceIdentity) -> Result<(), String> {
@@ -171,10 +183,22 @@ pub enum ResumeRefusal {
     SourceChanged(String),
     /// Different settings would make the replayed part differ from what was indexed.
     #[error(
-        "the import settings differ from the checkpoint's (index, format, action, id field, pipeline or limits); \
+        "the import settings differ from the checkpoint's (index, format, action, id field, pipeline, transforms or limits); \
          resume with the original settings or start over"
     )]
     SettingsChanged,
+    /// Only the transforms differ: named apart, since changing them is the likeliest mistake.
+    #[error(
+        "the transforms differ from the checkpoint's (it was started with: {before}; now: {now}): the records \
+         after the checkpoint would be sent differently from those already indexed. Resume with the original \
+         transforms, or start over"
+    )]
+    TransformsChanged {
+        /// The checkpoint's transforms, described.
+        before: String,
+        /// The transforms asked for now, described.
+        now: String,
+    },
     /// The committed offset is past the end of the source.
     #[error("the checkpoint is at byte {offset} but the source has only {size} bytes")]
     OffsetBeyondSize {
@@ -240,6 +264,23 @@ impl Checkpoint {
             .check_same_object(current)
             .map_err(ResumeRefusal::SourceChanged)?;
         if settings.hash() != self.settings_hash || self.settings.hash() != self.settings_hash {
+            let same_but_transforms = ImportSettings {
+                transforms: settings.transforms.clone(),
+                ..self.settings.clone()
+            };
+            if settings.transforms != self.settings.transforms && same_but_transforms == *settings {
+                let describe = |list: &[crate::transform::Transform]| {
+                    if list.is_empty() {
+                        "none".to_string()
+                    } else {
+                        list.iter().map(|t| t.describe()).collect::<Vec<_>>().join(", ")
+                    }
+                };
+                return Err(ResumeRefusal::TransformsChanged {
+                    before: describe(&self.settings.transforms),
+                    now: describe(&settings.transforms),
+                });
+            }
             return Err(ResumeRefusal::SettingsChanged);
         }
         if let Some(size) = current.size.filter(|_| !current.gzip) {

@@ -29,7 +29,9 @@ use crate::checkpoint::{Checkpoint, Counters, JobStatus};
 use crate::dead_letter::DeadLetter;
 use crate::progress::{eta_ms, Progress, RateMeter};
 use crate::settings::Tuning;
+use crate::sniff::sniff;
 use crate::split::{SplitError, Splitter};
+use crate::transform::TransformContext;
 use crate::watermark::{BatchTally, Watermark};
 
 /// How a source failed.
@@ -132,6 +134,9 @@ pub enum FailureKind {
     SourceUnreadable,
     /// The input's structure is broken (truncated array, garbage between records).
     BadInput,
+    /// None of the first records is a valid record: the source is not what the analyst meant to import (CSV, an
+    /// HTML error page, binary). Nothing was sent and the checkpoint is still at the start.
+    WrongFile,
     /// The proxy or cluster refused the requests (credentials, permissions, index not allowed...).
     Refused,
     /// Retries were used up (the cluster stayed busy or unreachable).
@@ -208,9 +213,14 @@ where
     }
     checkpoint.status = JobStatus::Running;
     checkpoint.last_error = None;
+    let context = TransformContext {
+        source_name: checkpoint.source.display_name(),
+        import_started_ms: checkpoint.created_at_ms,
+    };
     let builder = match BatchBuilder::new(
         &checkpoint.settings,
         &checkpoint.source.id_namespace(),
+        &context,
         BatchLimits {
             max_bytes: plan.tuning.batch_bytes,
             max_records: plan.tuning.batch_docs,
@@ -248,7 +258,11 @@ where
             failed: checkpoint.counters.failed,
         },
     );
+    // The wrong-file guard watches a source read from its start; a resumed one already had valid records.
+    let guard = (checkpoint.committed_offset == 0 && checkpoint.committed_records == 0).then(WrongFileGuard::default);
     let mut run = Run {
+        guard,
+        input_error: None,
         live: LiveCounts {
             records: checkpoint.committed_records,
             indexed: checkpoint.counters.indexed,
@@ -326,6 +340,24 @@ struct Stop {
     drain: bool,
 }
 
+/// How many records the wrong-file guard looks at before it lets an import go on with no valid record yet.
+pub const WRONG_FILE_RECORDS: u64 = 1000;
+
+/// Holds back the dead letters of a source's first records until one valid record is seen: when the first
+/// [`WRONG_FILE_RECORDS`] (or the whole source, if smaller) are all invalid, the import stops with what the source
+/// looks like instead of storing a dead letter per line of the wrong file.
+#[derive(Default)]
+struct WrongFileGuard {
+    /// The first bytes of the source, for [`sniff`].
+    head: Vec<u8>,
+    /// Records seen so far, all invalid.
+    seen: u64,
+    /// Batches of invalid records only, not yet finished.
+    held: Vec<u64>,
+}
+
+const GUARD_HEAD_BYTES: usize = 4096;
+
 struct LiveCounts {
     records: u64,
     indexed: u64,
@@ -334,6 +366,9 @@ struct LiveCounts {
 }
 
 struct Run<'a, S, K, C, D, T> {
+    guard: Option<WrongFileGuard>,
+    /// The input's structure broke here: the records before it are sent and committed, then the job fails.
+    input_error: Option<SplitError>,
     checkpoint: Checkpoint,
     tuning: Tuning,
     rng: u64,
@@ -481,21 +516,25 @@ where
         match result {
             Ok(Some(chunk)) => {
                 self.source_attempts = 0;
+                if let Some(guard) = &mut self.guard {
+                    let room = GUARD_HEAD_BYTES.saturating_sub(guard.head.len()).min(chunk.len());
+                    guard.head.extend_from_slice(&chunk[..room]);
+                }
                 let pushed = self.splitter.push(&chunk, &mut self.builder);
-                self.take_batches();
                 if let Err(error) = pushed {
                     self.fail_input(error);
+                } else {
+                    self.take_batches();
                 }
             }
-            Ok(None) => {
-                let finished = self.splitter.finish(&mut self.builder);
-                self.builder.flush();
-                self.take_batches();
-                match finished {
-                    Ok(()) => self.source_done = true,
-                    Err(error) => self.fail_input(error),
+            Ok(None) => match self.splitter.finish(&mut self.builder) {
+                Ok(()) => {
+                    self.builder.flush();
+                    self.source_done = true;
+                    self.take_batches();
                 }
-            }
+                Err(error) => self.fail_input(error),
+            },
             Err(error) if error.kind == SourceErrorKind::Transient => {
                 self.source_attempts += 1;
                 let unit = self.next_random();
@@ -528,20 +567,51 @@ where
         }
     }
 
+    /// The structure broke: the complete records before the break are still sent and committed (the job ends
+    /// once they are resolved, in [`Run::check_end`]); nothing after it is read.
     fn fail_input(&mut self, error: SplitError) {
-        self.begin_stop(
-            JobStatus::Failed,
-            Some((
-                FailureKind::BadInput,
-                format!("{error}. Records before it were imported; fix the file and start over to import the rest."),
-            )),
-            true,
+        self.builder.flush();
+        self.input_error = Some(error);
+        self.source_done = true;
+        self.reading = Reading::Gone;
+        self.take_batches();
+    }
+
+    /// Lets the held batches go once a valid record shows up; stops the job when the source is the wrong file.
+    fn check_guard(&mut self, valid_records: bool) {
+        let Some(guard) = &mut self.guard else { return };
+        if valid_records {
+            self.finished.append(&mut guard.held);
+            self.guard = None;
+            return;
+        }
+        if guard.seen == 0 || (guard.seen < WRONG_FILE_RECORDS && !self.source_done) {
+            return;
+        }
+        let looks = sniff(&guard.head);
+        let counted = if guard.seen >= WRONG_FILE_RECORDS {
+            format!("none of the first {} records", guard.seen)
+        } else {
+            format!("none of its {} records", guard.seen)
+        };
+        let message = format!(
+            "Not imported: {counted} is a valid record, and {}. Nothing was sent; pick the right file or URL.",
+            looks.explain()
         );
+        for seq in std::mem::take(&mut guard.held) {
+            if let Some(open) = self.batches.remove(&seq) {
+                self.buffered_bytes -= open.batch.body.len();
+            }
+        }
+        self.guard = None;
+        self.input_error = None;
+        self.begin_stop(JobStatus::Failed, Some((FailureKind::WrongFile, message)), false);
     }
 
     /// Moves sealed batches into the queue.
     fn take_batches(&mut self) {
         let ready: Vec<Batch> = self.builder.take_ready().collect();
+        let mut valid_records = false;
         for mut batch in ready {
             self.live.records += batch.record_count();
             self.live.failed += batch.dead_letters.len() as u64;
@@ -558,7 +628,11 @@ where
                     dead_letters,
                 },
             );
-            if items == 0 {
+            valid_records |= items > 0;
+            if let Some(guard) = self.guard.as_mut().filter(|_| items == 0) {
+                guard.seen += self.batches[&seq].dead_letters.len() as u64;
+                guard.held.push(seq);
+            } else if items == 0 {
                 self.finished.push(seq);
             } else {
                 self.queue.push_back(Request {
@@ -568,6 +642,7 @@ where
                 });
             }
         }
+        self.check_guard(valid_records);
     }
 
     fn on_completion(&mut self, completion: Completion) {
@@ -783,6 +858,21 @@ where
             self.source_done && self.batches.is_empty() && self.queue.is_empty() && self.in_flight.is_empty();
         if !all_done {
             return Ok(None);
+        }
+        if let Some(error) = self.input_error.take() {
+            // Everything before the break is committed now; the source itself needs fixing.
+            let committed = self.watermark.committed();
+            let message = format!(
+                "{error}. The {} complete records before it were imported (the checkpoint is at byte {}); fix the \
+                 file and start over to import the rest.",
+                committed.records, committed.end_offset
+            );
+            self.save(JobStatus::Failed, Some(message.clone())).await?;
+            return Ok(Some(Err(JobFailure {
+                kind: FailureKind::BadInput,
+                message,
+                checkpoint: self.checkpoint.clone(),
+            })));
         }
         self.watermark.commit_end_of_source(self.splitter.position());
         self.save(JobStatus::Completed, None).await?;

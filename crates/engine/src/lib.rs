@@ -13,14 +13,19 @@
 //! - [`record`]: per-record validation and `_id` extraction.
 //! - [`batch`]: NDJSON `_bulk` bodies built from the records' bytes verbatim.
 //! - [`bulk`]: classification of `_bulk` responses, per request and per item.
+//! - [`repair`]: failed records grouped by reason and sent again once the cause is fixed.
 //! - [`retry`]: backoff with full jitter and `Retry-After`.
+//! - [`transform`]: optional per-field transforms (rename, drop, keep, set, parse dates).
 //! - [`watermark`]: the committed offset with requests acknowledged out of order.
 //! - [`checkpoint`]: the versioned checkpoint document and resume validation.
 //! - [`job`]: the async driver and the traits adapters implement (`ByteSource`, `BulkSink`, `CheckpointStore`,
 //!   `DeadLetterStore`, `Clock`).
 //! - [`export`]: a job's checkpoints as a file, checked when read back.
 //! - [`manifest`]: a job of several objects, each with its own checkpoint.
+//! - [`preview`]: the head of a source sampled: format, records, fields and their inferred types.
+//! - [`mapping`]: the target index's mapping checked against a preview; a mapping proposed for a new index.
 //! - [`progress`]: figures for progress bars.
+//! - [`sniff`]: what a source that holds no valid record looks like (CSV, HTML, binary...).
 //! - [`source_url`]: bucket, key and expiry of (presigned) source URLs.
 
 #![warn(missing_docs)]
@@ -33,12 +38,17 @@ pub mod export;
 pub mod format;
 pub mod job;
 pub mod manifest;
+pub mod mapping;
+pub mod preview;
 pub mod progress;
 pub mod record;
+pub mod repair;
 pub mod retry;
 pub mod settings;
+pub mod sniff;
 pub mod source_url;
 pub mod split;
+pub mod transform;
 pub mod watermark;
 
 pub use checkpoint::{Checkpoint, JobStatus, SourceIdentity};

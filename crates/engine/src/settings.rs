@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::format::FormatChoice;
 use crate::retry::RetryPolicy;
 use crate::split::DEFAULT_MAX_RECORD_BYTES;
+use crate::transform::Transform;
 
 /// The bulk action each record is sent with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -88,6 +89,10 @@ pub struct ImportSettings {
     /// Local validation level.
     #[serde(default)]
     pub validation: Validation,
+    /// Per-field transforms, in order. Left out of the document when empty, so checkpoints written before
+    /// transforms existed keep their settings hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transforms: Vec<Transform>,
 }
 
 fn default_max_record_bytes() -> usize {
@@ -105,6 +110,7 @@ impl ImportSettings {
             pipeline: None,
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             validation: Validation::Full,
+            transforms: Vec::new(),
         }
     }
 
@@ -139,6 +145,11 @@ impl ImportSettings {
         }
         if self.max_record_bytes == 0 {
             return Err("the maximum record size must be at least 1 byte".into());
+        }
+        for transform in &self.transforms {
+            transform
+                .validate()
+                .map_err(|message| format!("transform '{}': {message}", transform.describe()))?;
         }
         Ok(())
     }
@@ -203,6 +214,14 @@ mod tests {
         let mut b = a.clone();
         b.id = IdStrategy::Field { pointer: "/id".into() };
         assert_ne!(a.hash(), b.hash());
+        // Transforms are part of what lands where.
+        let mut c = a.clone();
+        c.transforms.push(Transform::Drop { field: "secret".into() });
+        assert_ne!(a.hash(), c.hash());
+        // A document without transforms hashes as it did before they existed.
+        assert!(!String::from_utf8(serde_json::to_vec(&a).unwrap())
+            .unwrap()
+            .contains("transforms"));
         // Known FNV-1a vector.
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
     }

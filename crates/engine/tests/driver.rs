@@ -58,6 +58,7 @@ const CALM: Faults = Faults {
 
 struct World<K> {
     sink: K,
+    settings: ImportSettings,
     tuning: Tuning,
     checkpoints: MemCheckpoints,
     dead_letters: MemDeadLetters,
@@ -68,6 +69,7 @@ impl<K: BulkSink> World<K> {
     fn new(sink: K) -> Self {
         World {
             sink,
+            settings: ImportSettings::new("docs"),
             tuning: tuning(),
             checkpoints: MemCheckpoints::default(),
             dead_letters: MemDeadLetters::default(),
@@ -83,7 +85,7 @@ impl<K: BulkSink> World<K> {
         commands: &[Command],
         polls: u64,
     ) -> Option<Result<Outcome, JobFailure>> {
-        let settings = ImportSettings::new("docs");
+        let settings = self.settings.clone();
         let checkpoint = self
             .checkpoints
             .load()
@@ -367,4 +369,117 @@ fn transient_source_errors_reconnect_from_the_last_byte() {
         .unwrap();
     assert_eq!(outcome.status, JobStatus::Completed);
     assert_eq!(world.sink.index.borrow().docs.len(), 400);
+}
+
+#[test]
+fn a_short_array_cut_off_in_one_chunk_imports_and_commits_the_records_before_the_break() {
+    // The whole source arrives in one chunk, so the break is found before any batch was sealed.
+    let data = Bytes::from_static(br#"[{"id":1},{"id":2},{"id":3"#);
+    let world = World::new(SimCluster::new(6, CALM));
+    let failure = world
+        .run(
+            MemSource::new(data.clone(), 1, 1 << 20, 0.0),
+            data.len(),
+            &[],
+            10_000_000,
+        )
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::BadInput);
+    assert_eq!(world.sink.index.borrow().docs.len(), 2);
+    let saved = world.checkpoints.load().unwrap();
+    assert_eq!((saved.committed_records, saved.counters.indexed), (2, 2));
+    assert_eq!(saved.committed_offset, br#"[{"id":1},{"id":2}"#.len() as u64);
+    assert_eq!(saved.status, JobStatus::Failed);
+    assert!(
+        failure
+            .message
+            .contains("The 2 complete records before it were imported"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn the_wrong_file_guard_stops_a_csv_without_a_request_or_a_dead_letter() {
+    let csv: String = std::iter::once("id,name,price\n".to_string())
+        .chain((0..3000).map(|i| format!("{i},item {i},{}.5\n", i % 7)))
+        .collect();
+    let data = Bytes::from(csv);
+    let world = World::new(SimCluster::new(6, CALM));
+    let failure = world
+        .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::WrongFile);
+    assert!(failure.message.contains("looks like CSV"), "{}", failure.message);
+    assert!(failure.message.contains("none of the first"), "{}", failure.message);
+    assert_eq!(world.sink.index.borrow().requests, 0);
+    assert!(world.dead_letters.letters.borrow().is_empty());
+    let saved = world.checkpoints.load().unwrap();
+    assert_eq!((saved.committed_offset, saved.committed_records), (0, 0));
+}
+
+#[test]
+fn the_wrong_file_guard_covers_a_small_source_whole_and_lets_a_mostly_good_one_through() {
+    let html = Bytes::from_static(b"<!DOCTYPE html>\n<html><body>\n<h1>Access denied</h1>\n</body></html>\n");
+    let world = World::new(SimCluster::new(6, CALM));
+    let failure = world
+        .run(MemSource::new(html.clone(), 1, 16, 0.0), html.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::WrongFile);
+    assert!(
+        failure.message.contains("none of its 4 records") && failure.message.contains("HTML page"),
+        "{}",
+        failure.message
+    );
+
+    // Invalid records first, a valid one later: the import goes on and every invalid record is a dead letter.
+    let mut text: String = (0..25).map(|i| format!("broken {i}\n")).collect();
+    text.push_str("{\"ok\":1}\n");
+    let data = Bytes::from(text);
+    let world = World::new(SimCluster::new(6, CALM));
+    let outcome = world
+        .run(MemSource::new(data.clone(), 1, 50, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    assert_eq!(world.dead_letters.letters.borrow().len(), 25);
+    assert_eq!(world.sink.index.borrow().docs.len(), 1);
+}
+
+#[test]
+fn transforms_change_what_is_sent_and_are_part_of_the_checkpoint() {
+    use sluice_engine::transform::Transform;
+    let data = lines(30);
+    let mut world = World::new(SimCluster::new(6, CALM));
+    world.settings.transforms = vec![
+        Transform::Rename {
+            from: "text".into(),
+            to: "body".into(),
+        },
+        Transform::SetSourceName { field: "source".into() },
+    ];
+    let outcome = world
+        .run(MemSource::new(data.clone(), 1, 100, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    let index = world.sink.index.borrow();
+    let doc: serde_json::Value = serde_json::from_slice(&index.docs.values().next().unwrap().0).unwrap();
+    assert!(doc.get("text").is_none() && doc["body"].is_string(), "{doc}");
+    assert_eq!(doc["source"], "k.jsonl");
+    // A resume with other transforms would replay records differently: refused.
+    let saved = world.checkpoints.load().unwrap();
+    let refusal = saved
+        .check_resume(&identity(data.len()), &ImportSettings::new("docs"))
+        .unwrap_err();
+    let message = refusal.to_string();
+    assert!(
+        message.contains("transforms differ")
+            && message.contains("rename text → body")
+            && message.contains("now: none"),
+        "{message}"
+    );
 }

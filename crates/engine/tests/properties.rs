@@ -366,6 +366,17 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
             ),
         }
     }
+    // A source whose records are all invalid is the wrong file: nothing is sent, nothing stored, no progress.
+    if !generated.is_empty() && generated.iter().all(|r| r.kind == Kind::Invalid) {
+        let failure = finished
+            .expect("a run finished")
+            .expect_err("the wrong-file guard stops it");
+        prop_assert_eq!(failure.kind, sluice_engine::job::FailureKind::WrongFile);
+        prop_assert_eq!(cluster.index.borrow().requests, 0);
+        prop_assert!(dead_letters.letters.borrow().is_empty());
+        prop_assert_eq!(checkpoints.load().map_or(0, |c| c.committed_offset), 0);
+        return Ok(());
+    }
     let outcome = finished
         .expect("a run finished")
         .map_err(|failure| TestCaseError::fail(failure.message))?;
@@ -427,5 +438,72 @@ proptest! {
     #[test]
     fn crash_and_resume_indexes_every_record_exactly_once(scenario in scenario_strategy()) {
         run_scenario(&scenario)?;
+    }
+}
+
+/// The batch bodies a source becomes, and the records the splitter found in it.
+fn bodies_for(input: &[u8], settings: &ImportSettings) -> (Vec<Vec<u8>>, Collected) {
+    use sluice_engine::batch::{BatchBuilder, BatchLimits};
+    use sluice_engine::transform::TransformContext;
+    let limits = BatchLimits {
+        max_bytes: 1 << 20,
+        max_records: 7,
+    };
+    let mut builder = BatchBuilder::new(settings, "s3://b/k", &TransformContext::default(), limits, 0).unwrap();
+    let mut splitter = Splitter::new(FormatChoice::Auto, DEFAULT_MAX_RECORD_BYTES);
+    splitter.push(input, &mut builder).expect("well-formed input");
+    splitter.finish(&mut builder).expect("well-formed input");
+    builder.flush();
+    let bodies = builder.take_ready().map(|b| b.body.to_vec()).collect();
+    (bodies, split_in_chunks(FormatChoice::Auto, input, &[]))
+}
+
+/// The source lines of NDJSON bodies (every second line).
+fn source_lines(bodies: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    bodies
+        .iter()
+        .flat_map(|body| {
+            body.split(|&b| b == b'\n')
+                .skip(1)
+                .step_by(2)
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// With no transform, each record goes out byte for byte as it is in the source (the verbatim fast path);
+    /// with a transform that changes nothing in these records, each goes out as the same JSON value.
+    #[test]
+    fn without_transforms_records_are_sent_verbatim(
+        records in proptest::collection::vec(record_strategy(false), 1..30),
+        array in any::<bool>(),
+        style in any::<u64>(),
+    ) {
+        let (input, _) = render(&records, array, style);
+        let plain = ImportSettings::new("docs");
+        let (bodies, found) = bodies_for(&input, &plain);
+        let sent = source_lines(&bodies);
+        let expected: Vec<Vec<u8>> = found
+            .records
+            .iter()
+            .map(|(_, bytes)| bytes.iter().map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }).collect())
+            .collect();
+        prop_assert_eq!(&sent, &expected);
+
+        let mut transformed = plain.clone();
+        transformed.transforms = vec![sluice_engine::transform::Transform::Drop { field: "not_in_any_record".into() }];
+        let (bodies, _) = bodies_for(&input, &transformed);
+        let sent = source_lines(&bodies);
+        prop_assert_eq!(sent.len(), expected.len());
+        for (sent, original) in sent.iter().zip(&expected) {
+            let sent: Value = serde_json::from_slice(sent).unwrap();
+            let original: Value = serde_json::from_slice(original).unwrap();
+            prop_assert_eq!(sent, original);
+        }
     }
 }
