@@ -101,6 +101,7 @@ fn main() {
         timeout: Duration::from_secs(120),
         site: None,
         ca_certificate: None,
+        allow_create_index: false,
     })
     .unwrap();
     runtime.spawn(async move { axum::serve(listener, app).await.unwrap() });

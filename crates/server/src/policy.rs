@@ -287,8 +287,192 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for StrictObject<V> {
     }
 }
 
+/// Field types a proxied create-index body may name: plain data types, no scripts, analyzers or anything that
+/// reaches beyond the new index.
+const CREATE_INDEX_TYPES: &[&str] = &[
+    "keyword",
+    "text",
+    "match_only_text",
+    "wildcard",
+    "constant_keyword",
+    "long",
+    "integer",
+    "short",
+    "byte",
+    "unsigned_long",
+    "double",
+    "float",
+    "half_float",
+    "scaled_float",
+    "boolean",
+    "date",
+    "date_nanos",
+    "object",
+    "nested",
+    "flat_object",
+    "ip",
+    "geo_point",
+    "binary",
+];
+
+/// Checks a create-index body the browser sends (`PUT /{index}`, only with `--allow-create-index`): at most
+/// `mappings` (`dynamic` and `properties` of plain field types, with `format`, `fields`, `ignore_above`) and
+/// `settings.number_of_shards` / `number_of_replicas` (1–64 and 0–8). Anything else is refused, so the proxy cannot
+/// be used to create aliases, analyzers that read files, ingest defaults, scripts or other settings.
+pub fn check_create_index_body(body: &[u8]) -> Result<(), Refusal> {
+    let refuse = |message: String| Refusal {
+        status: 400,
+        code: "create_index_body",
+        message,
+    };
+    let body: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| refuse(format!("the create-index body is not JSON: {e}")))?
+    };
+    let Some(top) = body.as_object() else {
+        return Err(refuse("the create-index body must be a JSON object".into()));
+    };
+    for (key, value) in top {
+        match key.as_str() {
+            "mappings" => check_mappings(value).map_err(refuse)?,
+            "settings" => check_index_settings(value).map_err(refuse)?,
+            other => {
+                return Err(refuse(format!(
+                    "'{other}' is not allowed in a create-index body through this proxy; only mappings and the \
+                     number of shards and replicas are"
+                )))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_mappings(mappings: &serde_json::Value) -> Result<(), String> {
+    let Some(mappings) = mappings.as_object() else {
+        return Err("mappings must be an object".into());
+    };
+    for (key, value) in mappings {
+        match key.as_str() {
+            "dynamic" => check_dynamic(value)?,
+            "properties" => check_properties(value, "", 0)?,
+            other => {
+                return Err(format!(
+                    "mappings.{other} is not allowed; only dynamic and properties are"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_dynamic(value: &serde_json::Value) -> Result<(), String> {
+    match value {
+        serde_json::Value::Bool(_) => Ok(()),
+        serde_json::Value::String(s) if matches!(s.as_str(), "true" | "false" | "strict") => Ok(()),
+        other => Err(format!("dynamic must be true, false or \"strict\", not {other}")),
+    }
+}
+
+fn check_properties(properties: &serde_json::Value, prefix: &str, depth: usize) -> Result<(), String> {
+    if depth > 20 {
+        return Err("the mapping nests objects more than 20 levels deep".into());
+    }
+    let Some(properties) = properties.as_object() else {
+        return Err(format!("properties of '{prefix}' must be an object"));
+    };
+    for (name, spec) in properties {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let Some(spec) = spec.as_object() else {
+            return Err(format!("the mapping of field '{path}' must be an object"));
+        };
+        for (key, value) in spec {
+            match key.as_str() {
+                "type" => match value.as_str() {
+                    Some(kind) if CREATE_INDEX_TYPES.contains(&kind) => {}
+                    _ => {
+                        return Err(format!(
+                            "field '{path}' has type {value}, which this proxy does not create"
+                        ))
+                    }
+                },
+                "properties" => check_properties(value, &path, depth + 1)?,
+                "fields" => check_properties(value, &path, depth + 1)?,
+                "dynamic" => check_dynamic(value)?,
+                "format" if value.is_string() => {}
+                "ignore_above" if value.is_u64() => {}
+                other => {
+                    return Err(format!(
+                        "'{other}' in the mapping of field '{path}' is not allowed through this proxy"
+                    ))
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_index_settings(settings: &serde_json::Value) -> Result<(), String> {
+    let Some(settings) = settings.as_object() else {
+        return Err("settings must be an object".into());
+    };
+    for (key, value) in settings {
+        let (name, value) = match (key.as_str(), value) {
+            ("index", serde_json::Value::Object(inner)) => {
+                check_index_settings(&serde_json::Value::Object(inner.clone()))?;
+                continue;
+            }
+            (name, value) => (name.strip_prefix("index.").unwrap_or(name), value),
+        };
+        let number = value.as_u64().or_else(|| value.as_str()?.parse().ok());
+        let range = match name {
+            "number_of_shards" => 1..=64,
+            "number_of_replicas" => 0..=8,
+            other => return Err(format!(
+                "settings.{other} is not allowed through this proxy; only number_of_shards and number_of_replicas are"
+            )),
+        };
+        if !number.is_some_and(|n| range.contains(&n)) {
+            return Err(format!(
+                "settings.{name} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn create_index_bodies_hold_only_mappings_and_shard_counts() {
+        let ok = br#"{"settings":{"number_of_shards":1,"index":{"number_of_replicas":"1"}},
+            "mappings":{"dynamic":"strict","properties":{"a":{"type":"keyword"},"b":{"properties":{"c":{"type":"date","format":"yyyy"}}},
+            "t":{"type":"text","fields":{"raw":{"type":"keyword","ignore_above":256}}}}}}"#;
+        assert!(check_create_index_body(ok).is_ok());
+        assert!(check_create_index_body(b"").is_ok());
+        for bad in [
+            r#"{"aliases":{"secret":{}}}"#,
+            r#"{"settings":{"number_of_shards":1000}}"#,
+            r#"{"settings":{"default_pipeline":"x"}}"#,
+            r#"{"settings":{"index":{"analysis":{}}}}"#,
+            r#"{"mappings":{"_source":{"enabled":false}}}"#,
+            r#"{"mappings":{"properties":{"a":{"type":"keyword","script":"x"}}}}"#,
+            r#"{"mappings":{"properties":{"a":{"type":"percolator"}}}}"#,
+            r#"{"mappings":{"dynamic":"runtime"}}"#,
+            r#"[1]"#,
+            r#"not json"#,
+        ] {
+            let refusal = check_create_index_body(bad.as_bytes()).expect_err(bad);
+            assert_eq!((refusal.status, refusal.code), (400, "create_index_body"), "{bad}");
+        }
+    }
+
     use super::*;
 
     fn patterns() -> IndexPatterns {

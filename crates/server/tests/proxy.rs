@@ -23,6 +23,7 @@ fn config(upstream: &str) -> ProxyConfig {
         timeout: Duration::from_secs(10),
         site: None,
         ca_certificate: None,
+        allow_create_index: false,
     }
 }
 
@@ -233,6 +234,78 @@ async fn hostile_requests_never_reach_the_cluster() {
             },
             403,
             "index_not_allowed",
+        ),
+        (
+            "the mapping of a forbidden index",
+            Call {
+                method: "GET",
+                path: "/secret/_mapping".into(),
+                content_type: None,
+                token: Some(TOKEN),
+                body: String::new(),
+            },
+            403,
+            "index_not_allowed",
+        ),
+        (
+            "the mapping of a system index",
+            Call {
+                method: "GET",
+                path: "/.opendistro_security/_mapping".into(),
+                content_type: None,
+                token: Some(TOKEN),
+                body: String::new(),
+            },
+            403,
+            "index_not_allowed",
+        ),
+        (
+            "every index's mapping",
+            Call {
+                method: "GET",
+                path: "/_mapping".into(),
+                content_type: None,
+                token: Some(TOKEN),
+                body: String::new(),
+            },
+            403,
+            "not_allowed",
+        ),
+        (
+            "creating an index without --allow-create-index",
+            Call {
+                method: "PUT",
+                path: "/logs-new".into(),
+                content_type: Some("application/json"),
+                token: Some(TOKEN),
+                body: "{}".into(),
+            },
+            403,
+            "create_index_disabled",
+        ),
+        (
+            "writing a pipeline",
+            Call {
+                method: "PUT",
+                path: "/_ingest/pipeline/evil".into(),
+                content_type: Some("application/json"),
+                token: Some(TOKEN),
+                body: "{\"processors\":[]}".into(),
+            },
+            403,
+            "not_allowed",
+        ),
+        (
+            "pipelines without a token",
+            Call {
+                method: "GET",
+                path: "/_ingest/pipeline".into(),
+                content_type: None,
+                token: None,
+                body: String::new(),
+            },
+            401,
+            "token_required",
         ),
     ];
     for (name, call, status, code) in &cases {
@@ -479,4 +552,124 @@ async fn the_cli_imports_through_the_proxy_with_a_token() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(text.contains("index 'secret' is not allowed"), "{text}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn put_index(path: &str, body: &str) -> Call {
+    Call {
+        method: "PUT",
+        path: path.into(),
+        content_type: Some("application/json"),
+        token: Some(TOKEN),
+        body: body.into(),
+    }
+}
+
+#[tokio::test]
+async fn index_creation_takes_only_mappings_and_shard_counts_for_allowed_indices() {
+    let cluster = OpenSearchServer::start(Options::default()).await.unwrap();
+    let proxy = start_proxy(ProxyConfig {
+        allow_create_index: true,
+        ..config(&cluster.url())
+    })
+    .await;
+    let hostile: Vec<(&str, Call, u16, &str)> = vec![
+        (
+            "a forbidden index",
+            put_index("/secret", "{}"),
+            403,
+            "index_not_allowed",
+        ),
+        ("a system index", put_index("/.kibana", "{}"), 403, "index_not_allowed"),
+        (
+            "aliases",
+            put_index("/logs-a", r#"{"aliases":{"secret":{}}}"#),
+            400,
+            "create_index_body",
+        ),
+        (
+            "a default pipeline",
+            put_index("/logs-a", r#"{"settings":{"index.default_pipeline":"x"}}"#),
+            400,
+            "create_index_body",
+        ),
+        (
+            "analysis settings",
+            put_index("/logs-a", r#"{"settings":{"analysis":{"analyzer":{}}}}"#),
+            400,
+            "create_index_body",
+        ),
+        (
+            "a script in a mapping",
+            put_index(
+                "/logs-a",
+                r#"{"mappings":{"properties":{"a":{"type":"long","script":{"source":"1"}}}}}"#,
+            ),
+            400,
+            "create_index_body",
+        ),
+        ("not JSON", put_index("/logs-a", "mappings"), 400, "create_index_body"),
+    ];
+    for (name, call, status, code) in &hostile {
+        let (got, body, _) = send(&proxy, call).await;
+        assert_eq!(
+            (got, body["sluice_error"]["code"].as_str()),
+            (*status, Some(*code)),
+            "{name}: {body}"
+        );
+    }
+    assert_eq!(cluster.counts().requests, 0, "no refused creation reached the cluster");
+
+    let (status, body, _) = send(
+        &proxy,
+        &put_index(
+            "/logs-a",
+            r#"{"settings":{"number_of_shards":1,"number_of_replicas":0},"mappings":{"properties":{"status":{"type":"long"}}}}"#,
+        ),
+    )
+    .await;
+    assert_eq!((status, body["acknowledged"].as_bool()), (200, Some(true)), "{body}");
+    let (status, body, _) = send(
+        &proxy,
+        &Call {
+            method: "GET",
+            content_type: None,
+            body: String::new(),
+            ..put_index("/logs-a/_mapping", "")
+        },
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["logs-a"]["mappings"]["properties"]["status"]["type"], "long");
+    // Creating it again: OpenSearch's own answer passes through.
+    let (status, body, _) = send(&proxy, &put_index("/logs-a", "{}")).await;
+    assert_eq!(
+        (status, body["error"]["type"].as_str()),
+        (400, Some("resource_already_exists_exception"))
+    );
+}
+
+#[tokio::test]
+async fn pipelines_are_listed_by_name_and_description_only() {
+    let cluster = OpenSearchServer::start(Options::default()).await.unwrap();
+    let proxy = start_proxy(config(&cluster.url())).await;
+    let get = Call {
+        method: "GET",
+        path: "/_ingest/pipeline".into(),
+        content_type: None,
+        token: Some(TOKEN),
+        body: String::new(),
+    };
+    let (status, body, _) = send(&proxy, &get).await;
+    assert_eq!((status, body), (200, serde_json::json!({})));
+    reqwest::Client::new()
+        .put(format!("{}/_ingest/pipeline/geo", cluster.url()))
+        .body(r#"{"description": "adds geo", "processors": [{"script": {"source": "secret-key"}}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let (status, body, _) = send(&proxy, &get).await;
+    assert_eq!(
+        (status, body),
+        (200, serde_json::json!({"geo": {"description": "adds geo"}}))
+    );
 }

@@ -95,8 +95,11 @@ pub struct Options {
 enum FieldType {
     Long,
     Float,
+    Double,
     Boolean,
     Text,
+    Keyword,
+    Date,
     Object,
 }
 
@@ -105,11 +108,42 @@ impl FieldType {
         match self {
             FieldType::Long => "long",
             FieldType::Float => "float",
+            FieldType::Double => "double",
             FieldType::Boolean => "boolean",
             FieldType::Text => "text",
+            FieldType::Keyword => "keyword",
+            FieldType::Date => "date",
             FieldType::Object => "object",
         }
     }
+
+    /// A mapping type of a create-index or put-mapping body; types the server does not model take anything.
+    fn from_mapping(spec: &Value) -> Self {
+        match spec["type"].as_str() {
+            Some("long" | "integer" | "short" | "byte" | "unsigned_long") => FieldType::Long,
+            Some("float" | "half_float" | "scaled_float") => FieldType::Float,
+            Some("double") => FieldType::Double,
+            Some("boolean") => FieldType::Boolean,
+            Some("keyword" | "constant_keyword" | "wildcard") => FieldType::Keyword,
+            Some("date" | "date_nanos") => FieldType::Date,
+            Some("object" | "nested") => FieldType::Object,
+            None if spec.get("properties").is_some() => FieldType::Object,
+            _ => FieldType::Text,
+        }
+    }
+
+    fn is_numeric(self) -> bool {
+        matches!(self, FieldType::Long | FieldType::Float | FieldType::Double)
+    }
+}
+
+/// `dynamic` of an index's mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Dynamic {
+    #[default]
+    True,
+    False,
+    Strict,
 }
 
 struct Doc {
@@ -121,12 +155,15 @@ struct Doc {
 #[derive(Default)]
 struct Index {
     mapping: BTreeMap<String, FieldType>,
+    dynamic: Dynamic,
     docs: HashMap<String, Doc>,
     next_seq_no: u64,
 }
 
 struct Cluster {
     indices: BTreeMap<String, Index>,
+    /// Ingest pipelines by id, as PUT (they are listed, not run).
+    pipelines: BTreeMap<String, Value>,
     faults: Faults,
     dice: u64,
     auto_ids: u64,
@@ -179,6 +216,7 @@ impl OpenSearchServer {
         let shared = Arc::new(Shared {
             cluster: Mutex::new(Cluster {
                 indices: BTreeMap::new(),
+                pipelines: BTreeMap::new(),
                 faults: options.faults,
                 dice: options.seed | 1,
                 auto_ids: 0,
@@ -290,6 +328,9 @@ fn router(shared: Arc<Shared>) -> Router {
             get(get_index).head(head_index).put(create_index).delete(delete_index),
         )
         .route("/{index}/_bulk", post(bulk_index).put(bulk_index))
+        .route("/{index}/_mapping", get(get_mapping).put(put_mapping))
+        .route("/_ingest/pipeline", get(get_pipelines))
+        .route("/_ingest/pipeline/{id}", get(get_pipeline).put(put_pipeline))
         .route("/{index}/_count", get(count).post(count))
         .route("/{index}/_refresh", post(refresh).get(refresh))
         .route("/{index}/_doc/{id}", get(get_doc))
@@ -396,21 +437,143 @@ fn index_not_found(index: &str) -> Response {
     )
 }
 
+/// The `mappings` object of an index in OpenSearch's shape: objects hold their fields under `properties`.
+fn mappings_json(index: &Index) -> Value {
+    let mut root = Map::new();
+    for (path, kind) in &index.mapping {
+        let mut properties = &mut root;
+        let mut parts: Vec<&str> = path.split('.').collect();
+        let leaf = parts.pop().unwrap_or_default();
+        for part in parts {
+            let entry = properties
+                .entry(part.to_string())
+                .or_insert_with(|| json!({"properties": {}}));
+            if entry.get("properties").is_none() {
+                entry["properties"] = json!({});
+            }
+            properties = entry["properties"].as_object_mut().expect("made above");
+        }
+        let spec = match kind {
+            FieldType::Object => json!({"properties": {}}),
+            FieldType::Text => json!({"type": "text", "fields": {"keyword": {"type": "keyword", "ignore_above": 256}}}),
+            other => json!({"type": other.name()}),
+        };
+        match properties.get_mut(leaf) {
+            Some(existing) if *kind == FieldType::Object => {
+                if existing.get("properties").is_none() {
+                    existing["properties"] = json!({});
+                }
+            }
+            _ => {
+                properties.insert(leaf.to_string(), spec);
+            }
+        }
+    }
+    let mut mappings = json!({ "properties": root });
+    match index.dynamic {
+        Dynamic::True => {}
+        Dynamic::False => mappings["dynamic"] = json!("false"),
+        Dynamic::Strict => mappings["dynamic"] = json!("strict"),
+    }
+    mappings
+}
+
+/// Adds the fields of a `properties` object (create index, put mapping) to a flat mapping.
+fn add_properties(mapping: &mut BTreeMap<String, FieldType>, prefix: &str, properties: &Map<String, Value>) {
+    for (name, spec) in properties {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        mapping.insert(path.clone(), FieldType::from_mapping(spec));
+        if let Some(children) = spec["properties"].as_object() {
+            add_properties(mapping, &path, children);
+        }
+    }
+}
+
 async fn get_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
     let cluster = shared.cluster();
     match cluster.indices.get(&index) {
         None => index_not_found(&index),
-        Some(found) => {
-            let properties: Map<String, Value> = found
-                .mapping
-                .iter()
-                .map(|(field, kind)| (field.clone(), json!({"type": kind.name()})))
-                .collect();
-            json_response(
-                StatusCode::OK,
-                json!({ index: {"mappings": {"properties": properties}}}),
+        Some(found) => json_response(
+            StatusCode::OK,
+            json!({ index: {"mappings": mappings_json(found), "settings": {"index": {"number_of_shards": "1"}}}}),
+        ),
+    }
+}
+
+async fn get_mapping(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+    let cluster = shared.cluster();
+    match cluster.indices.get(&index) {
+        None => index_not_found(&index),
+        Some(found) => json_response(StatusCode::OK, json!({ index: {"mappings": mappings_json(found)} })),
+    }
+}
+
+/// `PUT /{index}/_mapping`: adds fields (an existing field's type cannot change, as in OpenSearch).
+async fn put_mapping(State(shared): State<Arc<Shared>>, Path(index): Path<String>, body: Bytes) -> Response {
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(body) => body,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "parse_exception",
+                &format!("request body is required: {e}"),
             )
         }
+    };
+    let mut cluster = shared.cluster();
+    let Some(found) = cluster.indices.get_mut(&index) else {
+        return index_not_found(&index);
+    };
+    let mut added = BTreeMap::new();
+    if let Some(properties) = body["properties"].as_object() {
+        add_properties(&mut added, "", properties);
+    }
+    for (path, kind) in &added {
+        if let Some(existing) = found.mapping.get(path) {
+            if existing != kind {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "illegal_argument_exception",
+                    &format!(
+                        "mapper [{path}] cannot be changed from type [{}] to [{}]",
+                        existing.name(),
+                        kind.name()
+                    ),
+                );
+            }
+        }
+    }
+    found.mapping.extend(added);
+    json_response(StatusCode::OK, json!({"acknowledged": true}))
+}
+
+async fn get_pipelines(State(shared): State<Arc<Shared>>) -> Response {
+    let pipelines: Map<String, Value> = shared.cluster().pipelines.clone().into_iter().collect();
+    json_response(StatusCode::OK, Value::Object(pipelines))
+}
+
+async fn get_pipeline(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> Response {
+    match shared.cluster().pipelines.get(&id) {
+        Some(pipeline) => json_response(StatusCode::OK, json!({ id: pipeline })),
+        None => json_response(StatusCode::NOT_FOUND, json!({})),
+    }
+}
+
+async fn put_pipeline(State(shared): State<Arc<Shared>>, Path(id): Path<String>, body: Bytes) -> Response {
+    match serde_json::from_slice::<Value>(&body) {
+        Ok(pipeline) if pipeline["processors"].is_array() => {
+            shared.cluster().pipelines.insert(id, pipeline);
+            json_response(StatusCode::OK, json!({"acknowledged": true}))
+        }
+        _ => error(
+            StatusCode::BAD_REQUEST,
+            "parse_exception",
+            "[processors] required property is missing",
+        ),
     }
 }
 
@@ -422,7 +585,33 @@ async fn head_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>
     }
 }
 
-async fn create_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>) -> Response {
+/// `PUT /{index}` with an optional body: `mappings` (`dynamic`, `properties`) and `settings`.
+async fn create_index(State(shared): State<Arc<Shared>>, Path(index): Path<String>, body: Bytes) -> Response {
+    let body: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(body @ Value::Object(_)) => body,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "parse_exception",
+                    "Failed to parse content to map: the body is not a JSON object",
+                )
+            }
+        }
+    };
+    let mut created = Index::default();
+    let mappings = &body["mappings"];
+    created.dynamic = match &mappings["dynamic"] {
+        Value::String(s) if s == "strict" => Dynamic::Strict,
+        Value::String(s) if s == "false" => Dynamic::False,
+        Value::Bool(false) => Dynamic::False,
+        _ => Dynamic::True,
+    };
+    if let Some(properties) = mappings["properties"].as_object() {
+        add_properties(&mut created.mapping, "", properties);
+    }
     let mut cluster = shared.cluster();
     if let Err(reason) = valid_index_name(&index) {
         return error(StatusCode::BAD_REQUEST, "invalid_index_name_exception", &reason);
@@ -434,7 +623,7 @@ async fn create_index(State(shared): State<Arc<Shared>>, Path(index): Path<Strin
             &format!("index [{index}/sluice] already exists"),
         );
     }
-    cluster.indices.insert(index.clone(), Index::default());
+    cluster.indices.insert(index.clone(), created);
     json_response(
         StatusCode::OK,
         json!({"acknowledged": true, "shards_acknowledged": true, "index": index}),
@@ -853,15 +1042,15 @@ fn apply(cluster: &mut Cluster, counters: &Counters, mut op: Operation, discard_
                     );
                 }
             }
-            if let Err(conflict) = check_mapping(&index.mapping, &document, &id) {
+            if let Err(conflict) = check_mapping(index, &document, &id) {
                 bump(&counters.failed, 1);
-                let cause = json!({"type": "illegal_argument_exception", "reason": conflict.cause});
-                return (
-                    item_error(&op, &id, 400, "mapper_parsing_exception", &conflict.reason, Some(cause)),
-                    false,
-                );
+                let cause = (conflict.kind == "mapper_parsing_exception")
+                    .then(|| json!({"type": "illegal_argument_exception", "reason": conflict.cause}));
+                return (item_error(&op, &id, 400, conflict.kind, &conflict.reason, cause), false);
             }
-            extend_mapping(&mut index.mapping, &mut String::new(), &document);
+            if index.dynamic == Dynamic::True {
+                extend_mapping(&mut index.mapping, &mut String::new(), &document);
+            }
             let version = index.docs.get(&id).map_or(1, |d| d.version + 1);
             let existed = index.docs.contains_key(&id);
             index.docs.insert(
@@ -883,8 +1072,21 @@ fn apply(cluster: &mut Cluster, counters: &Counters, mut op: Operation, discard_
 }
 
 struct Conflict {
+    kind: &'static str,
     reason: String,
     cause: String,
+}
+
+/// `YYYY-MM-DD` with an optional time: OpenSearch's default `strict_date_optional_time`, loosely.
+fn looks_like_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && b[4] == b'-'
+        && b[5..7].iter().all(u8::is_ascii_digit)
+        && b[7] == b'-'
+        && b[8..10].iter().all(u8::is_ascii_digit)
+        && (b.len() == 10 || b[10] == b'T')
 }
 
 fn scalar_type(value: &Value) -> Option<FieldType> {
@@ -900,10 +1102,21 @@ fn scalar_type(value: &Value) -> Option<FieldType> {
 
 /// Checks a document against the mapping the way OpenSearch's dynamic mapping does (with its default coercion:
 /// numeric strings into numbers, "true"/"false" into booleans, scalars into text).
-fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &str) -> Result<(), Conflict> {
-    fn walk(mapping: &BTreeMap<String, FieldType>, path: &mut String, value: &Value, id: &str) -> Result<(), Conflict> {
+fn check_mapping(index: &Index, document: &Value, id: &str) -> Result<(), Conflict> {
+    fn walk(index: &Index, path: &mut String, value: &Value, id: &str) -> Result<(), Conflict> {
+        let mapping = &index.mapping;
         let Value::Object(map) = value else { return Ok(()) };
         for (key, value) in map {
+            if index.dynamic == Dynamic::Strict && !mapping.contains_key(&join(path, key)) {
+                let within = if path.is_empty() { "_doc" } else { path.as_str() };
+                let reason =
+                    format!("mapping set to strict, dynamic introduction of [{key}] within [{within}] is not allowed");
+                return Err(Conflict {
+                    kind: "strict_dynamic_mapping_exception",
+                    cause: reason.clone(),
+                    reason,
+                });
+            }
             let parent_len = path.len();
             if !path.is_empty() {
                 path.push('.');
@@ -915,7 +1128,7 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
             };
             for value in values {
                 let Some(mapped) = mapping.get(path.as_str()) else {
-                    walk(mapping, path, value, id)?;
+                    walk(index, path, value, id)?;
                     continue;
                 };
                 let fits = match (mapped, value) {
@@ -923,6 +1136,7 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                     (FieldType::Object, Value::Object(_)) => true,
                     (FieldType::Object, _) => {
                         return Err(Conflict {
+                            kind: "mapper_parsing_exception",
                             reason: format!(
                                 "object mapping for [{path}] tried to parse field [{path}] as object, but found a concrete value"
                             ),
@@ -930,9 +1144,11 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                         })
                     }
                     (_, Value::Object(_)) => false,
-                    (FieldType::Text, _) => true,
-                    (FieldType::Long | FieldType::Float, Value::Number(_)) => true,
-                    (FieldType::Long | FieldType::Float, Value::String(s)) => s.trim().parse::<f64>().is_ok(),
+                    (FieldType::Text | FieldType::Keyword, _) => true,
+                    (FieldType::Date, Value::String(s)) => looks_like_date(s) || s.parse::<i64>().is_ok(),
+                    (FieldType::Date, Value::Number(n)) => n.is_i64() || n.is_u64(),
+                    (kind, Value::Number(_)) if kind.is_numeric() => true,
+                    (kind, Value::String(s)) if kind.is_numeric() => s.trim().parse::<f64>().is_ok(),
                     (FieldType::Boolean, Value::Bool(_)) => true,
                     (FieldType::Boolean, Value::String(s)) => s == "true" || s == "false",
                     _ => false,
@@ -943,6 +1159,7 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                         other => other.to_string(),
                     };
                     return Err(Conflict {
+                        kind: "mapper_parsing_exception",
                         reason: format!(
                             "failed to parse field [{path}] of type [{}] in document with id '{id}'. Preview of field's value: '{preview}'",
                             mapped.name()
@@ -951,14 +1168,22 @@ fn check_mapping(mapping: &BTreeMap<String, FieldType>, document: &Value, id: &s
                     });
                 }
                 if *mapped == FieldType::Object {
-                    walk(mapping, path, value, id)?;
+                    walk(index, path, value, id)?;
                 }
             }
             path.truncate(parent_len);
         }
         Ok(())
     }
-    walk(mapping, &mut String::new(), document, id)
+    walk(index, &mut String::new(), document, id)
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() {
+        key.to_string()
+    } else {
+        format!("{path}.{key}")
+    }
 }
 
 /// Adds the fields a document introduces (the first value of a field decides its type).

@@ -328,3 +328,109 @@ async fn the_fault_proxy_cuts_and_logs_requests() {
     assert!(heads[0].to_ascii_lowercase().contains("range: bytes=5-"), "{heads:?}");
     assert_eq!(proxy.connections_and_cuts(), (2, 1));
 }
+
+#[tokio::test]
+async fn mappings_are_created_read_and_enforced_like_opensearch() {
+    let server = server().await;
+    let client = reqwest::Client::new();
+    let create = client
+        .put(format!("{}/sales", server.url()))
+        .json(&json!({
+            "settings": {"number_of_shards": 1},
+            "mappings": {"dynamic": "strict", "properties": {
+                "status": {"type": "long"},
+                "at": {"type": "date"},
+                "user": {"properties": {"name": {"type": "keyword"}}}
+            }}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(create.status(), 200);
+    let mapping: Value = client
+        .get(format!("{}/sales/_mapping", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        mapping,
+        json!({"sales": {"mappings": {"dynamic": "strict", "properties": {
+            "at": {"type": "date"},
+            "status": {"type": "long"},
+            "user": {"properties": {"name": {"type": "keyword"}}}
+        }}}})
+    );
+    let (_, body) = bulk(
+        &server,
+        concat!(
+            "{\"index\":{\"_index\":\"sales\",\"_id\":\"1\"}}\n{\"status\":\"7\",\"at\":\"2026-03-04\",\"user\":{\"name\":\"a\"}}\n",
+            "{\"index\":{\"_index\":\"sales\",\"_id\":\"2\"}}\n{\"status\":\"n/a\"}\n",
+            "{\"index\":{\"_index\":\"sales\",\"_id\":\"3\"}}\n{\"status\":1,\"extra\":true}\n",
+            "{\"index\":{\"_index\":\"sales\",\"_id\":\"4\"}}\n{\"at\":\"tomorrow\"}\n",
+        ),
+    )
+    .await;
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items[0]["index"]["status"], 201);
+    assert_eq!(items[1]["index"]["error"]["type"], "mapper_parsing_exception");
+    assert_eq!(items[2]["index"]["error"]["type"], "strict_dynamic_mapping_exception");
+    assert_eq!(
+        items[2]["index"]["error"]["reason"],
+        "mapping set to strict, dynamic introduction of [extra] within [_doc] is not allowed"
+    );
+    assert_eq!(items[3]["index"]["status"], 400);
+
+    // Adding a field through PUT _mapping lets it in; changing a type is refused.
+    let put = |body: Value| {
+        client
+            .put(format!("{}/sales/_mapping", server.url()))
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        put(json!({"properties": {"extra": {"type": "boolean"}}}))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        put(json!({"properties": {"status": {"type": "keyword"}}}))
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    let (_, body) = bulk(
+        &server,
+        "{\"index\":{\"_index\":\"sales\",\"_id\":\"3\"}}\n{\"status\":1,\"extra\":true}\n",
+    )
+    .await;
+    assert_eq!(body["items"][0]["index"]["status"], 201);
+}
+
+#[tokio::test]
+async fn ingest_pipelines_are_stored_and_listed() {
+    let server = server().await;
+    let client = reqwest::Client::new();
+    let put = client
+        .put(format!("{}/_ingest/pipeline/geo", server.url()))
+        .json(&json!({"description": "adds geo", "processors": [{"set": {"field": "a", "value": 1}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let listed: Value = client
+        .get(format!("{}/_ingest/pipeline", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["geo"]["description"], "adds geo");
+    assert!(listed["geo"]["processors"].is_array());
+}

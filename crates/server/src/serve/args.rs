@@ -65,6 +65,10 @@ pub struct ServeArgs {
     /// Also serve the built web app (the dist/ directory) from the same origin.
     #[arg(long)]
     pub site: Option<PathBuf>,
+    /// Let the web app create allowed indices that do not exist yet, with a mapping proposed from the data (only
+    /// mappings and the number of shards and replicas are accepted).
+    #[arg(long, env = "SLUICE_ALLOW_CREATE_INDEX")]
+    pub allow_create_index: bool,
 }
 
 impl ServeArgs {
@@ -114,6 +118,7 @@ impl ServeArgs {
             timeout: Duration::from_secs(self.timeout_secs.max(1)),
             site: self.site,
             ca_certificate,
+            allow_create_index: self.allow_create_index,
         })
     }
 }

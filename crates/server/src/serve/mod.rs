@@ -67,6 +67,8 @@ pub struct ProxyConfig {
     pub site: Option<PathBuf>,
     /// Extra CA certificate (PEM) to trust for the upstream.
     pub ca_certificate: Option<Vec<u8>>,
+    /// Let the web app create allowed indices (`PUT /{index}` with mappings and shard counts only).
+    pub allow_create_index: bool,
 }
 
 struct Shared {
@@ -123,10 +125,12 @@ pub fn router(config: ProxyConfig) -> Result<Router, String> {
         .route("/_bulk", post(bulk_all).fallback(refuse_other))
         .route("/{index}/_bulk", post(bulk_index).fallback(refuse_other))
         .route("/{index}/_count", get(count).fallback(refuse_other))
+        .route("/{index}/_mapping", get(mapping).fallback(refuse_other))
+        .route("/_ingest/pipeline", get(pipelines).fallback(refuse_other))
         .fallback(other_paths);
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
-        .allow_methods([Method::GET, Method::HEAD, Method::POST])
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
         .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
         .expose_headers([header::RETRY_AFTER])
         .max_age(Duration::from_secs(600));
@@ -230,7 +234,12 @@ async fn check_token(State(shared): State<Arc<Shared>>, request: Request, next: 
 }
 
 fn is_api_path(path: &str) -> bool {
-    path == "/_bulk" || path.ends_with("/_bulk") || path.ends_with("/_count") || path.starts_with("/_sluice/")
+    path == "/_bulk"
+        || path.ends_with("/_bulk")
+        || path.ends_with("/_count")
+        || path.ends_with("/_mapping")
+        || path.starts_with("/_ingest/")
+        || path.starts_with("/_sluice/")
 }
 
 /// `GET /`: the web app when one is served and a browser asks for a page, the health report otherwise.
@@ -282,6 +291,7 @@ async fn client_config(State(shared): State<Arc<Shared>>) -> Response {
         "allowed_indices": shared.config.indices.patterns(),
         "max_body_bytes": shared.config.max_body,
         "token_required": !shared.config.tokens.is_empty(),
+        "create_index_allowed": shared.config.allow_create_index,
     });
     ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
@@ -297,6 +307,10 @@ async fn other_paths(State(shared): State<Arc<Shared>>, request: Request) -> Res
             let index = index.to_string();
             return head_index(shared, &index, request.headers()).await;
         }
+    }
+    if let (&Method::PUT, Some(index)) = (request.method(), segment) {
+        let index = index.to_string();
+        return create_index(shared, &index, request).await;
     }
     if let (true, Some(site)) = (
         matches!(*request.method(), Method::GET | Method::HEAD),
@@ -320,7 +334,8 @@ async fn refuse_other(method: Method, uri: axum::http::Uri) -> Response {
         StatusCode::FORBIDDEN,
         "not_allowed",
         format!(
-            "{method} {} is not allowed through this proxy; it only accepts bulk writes (POST /_bulk) to allowed indices",
+            "{method} {} is not allowed through this proxy; it only accepts bulk writes (POST /_bulk) to allowed \
+             indices and a few reads the web app needs (an allowed index's count and mapping, pipeline names)",
             uri.path()
         ),
     )
@@ -507,6 +522,94 @@ async fn head_index(shared: Arc<Shared>, index: &str, headers: &HeaderMap) -> Re
         &format!("/{index}"),
         headers,
         None,
+    ))
+    .await
+}
+
+/// `GET /{index}/_mapping`, for allowed indices: the page checks its sample against it before sending.
+async fn mapping(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
+    if !shared.config.indices.allows(&index) {
+        return index_not_allowed(&index);
+    }
+    forward(upstream_request(
+        &shared,
+        Method::GET,
+        &format!("/{index}/_mapping"),
+        &headers,
+        None,
+    ))
+    .await
+}
+
+/// `GET /_ingest/pipeline`, reduced to names and descriptions: processors can hold secrets (credentials in a
+/// script, an enrich policy's source) and the page only needs to offer the names.
+async fn pipelines(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let response = forward(upstream_request(
+        &shared,
+        Method::GET,
+        "/_ingest/pipeline",
+        &headers,
+        None,
+    ))
+    .await;
+    let status = response.status();
+    // OpenSearch answers 404 with `{}` when no pipeline exists.
+    if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    let names: serde_json::Map<String, serde_json::Value> = sluice_engine::mapping::pipeline_names(&parsed)
+        .into_iter()
+        .map(|(name, description)| (name, json!({ "description": description })))
+        .collect();
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::Value::Object(names).to_string(),
+    )
+        .into_response()
+}
+
+/// `PUT /{index}`: only with `--allow-create-index`, only for allowed indices, only a body of mappings and shard
+/// counts ([`check_create_index_body`](crate::policy::check_create_index_body)).
+async fn create_index(shared: Arc<Shared>, index: &str, request: Request) -> Response {
+    if !shared.config.allow_create_index {
+        return proxy_error(
+            StatusCode::FORBIDDEN,
+            "create_index_disabled",
+            format!(
+                "this proxy does not create indices; create '{index}' in OpenSearch, or ask the admin to start \
+                 `sluice serve` with --allow-create-index"
+            ),
+        );
+    }
+    if !shared.config.indices.allows(index) {
+        return index_not_allowed(index);
+    }
+    let headers = request.headers().clone();
+    let body = match axum::body::to_bytes(request.into_body(), 1024 * 1024).await {
+        Ok(body) => body,
+        Err(_) => {
+            return proxy_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                "a create-index body may be at most 1 MiB",
+            )
+        }
+    };
+    if let Err(refusal) = crate::policy::check_create_index_body(&body) {
+        return refusal_response(refusal);
+    }
+    let body = (!body.is_empty()).then_some((body, "application/json"));
+    forward(upstream_request(
+        &shared,
+        Method::PUT,
+        &format!("/{index}"),
+        &headers,
+        body,
     ))
     .await
 }
