@@ -6,7 +6,10 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod http_error;
 pub mod import;
 pub mod policy;
+pub mod preview;
+pub mod retry;
 pub mod serve;

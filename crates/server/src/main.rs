@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sluice_server::import::{self, ImportArgs};
+use sluice_server::preview::{self, PreviewArgs};
+use sluice_server::retry::{self, RetryArgs};
 use sluice_server::serve::{self, args::ServeArgs};
 
 /// Resumable imports of JSON from S3 (or files) into OpenSearch.
@@ -26,11 +28,24 @@ enum Commands {
     /// Exit codes: 0 all records indexed; 3 completed with dead letters; 1 stopped (error, pause), run the same
     /// command again to resume; 2 wrong arguments.
     Import(Box<ImportArgs>),
+    /// Show what a source holds before importing it: format, the first records, fields and their types, records
+    /// that would fail; with --index, whether they fit the index's mapping (or a mapping for a new index).
+    ///
+    /// Reads only the first 256 KiB. Exit codes: 0 importable; 3 some sampled records would fail; 1 not importable
+    /// (the wrong file, unreadable); 2 wrong arguments.
+    Preview(Box<PreviewArgs>),
+    /// Send the records of a dead-letter file again, after fixing their cause (transforms, pipeline, mapping).
+    ///
+    /// Exit codes: 0 all indexed; 3 some still fail (they stay in the file, with their new reasons); 1 stopped
+    /// (run the same command again to go on); 2 wrong arguments.
+    Retry(Box<RetryArgs>),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Commands::Import(args) => import::run(*args),
+        Commands::Preview(args) => preview::run(*args),
+        Commands::Retry(args) => retry::run(*args),
         Commands::Serve(args) => run_serve(*args),
     }
 }

@@ -432,9 +432,11 @@ fn check_index_settings(settings: &serde_json::Value) -> Result<(), String> {
         let range = match name {
             "number_of_shards" => 1..=64,
             "number_of_replicas" => 0..=8,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "settings.{other} is not allowed through this proxy; only number_of_shards and number_of_replicas are"
-            )),
+            ))
+            }
         };
         if !number.is_some_and(|n| range.contains(&n)) {
             return Err(format!(

@@ -19,7 +19,8 @@ use sluice_engine::{
     SourceIdentity, Tuning, Validation,
 };
 
-use sink::{Auth, HttpSink};
+use crate::cli::{http_client, id_pointer, TargetArgs, TransformArgs};
+use sink::HttpSink;
 use source::{FileSource, Gunzip, UrlSource};
 use stores::{FileCheckpoints, FileDeadLetters};
 
@@ -87,21 +88,12 @@ pub struct ImportArgs {
     /// Records larger than this (MiB) go to dead letters.
     #[arg(long, default_value_t = 10.0)]
     pub max_record_mib: f64,
-    /// Send straight to this OpenSearch endpoint.
-    #[arg(long, env = "OPENSEARCH_URL", conflicts_with = "proxy")]
-    pub opensearch: Option<String>,
-    /// OpenSearch user (basic auth).
-    #[arg(long, env = "OPENSEARCH_USERNAME")]
-    pub username: Option<String>,
-    /// OpenSearch password (basic auth).
-    #[arg(long, env = "OPENSEARCH_PASSWORD", hide_env_values = true)]
-    pub password: Option<String>,
-    /// Send through a `sluice serve` proxy at this URL.
-    #[arg(long, env = "SLUICE_PROXY")]
-    pub proxy: Option<String>,
-    /// The proxy's analyst token.
-    #[arg(long, env = "SLUICE_TOKEN", hide_env_values = true)]
-    pub token: Option<String>,
+    /// Where documents go.
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Per-field transforms.
+    #[command(flatten, next_help_heading = "Transforms")]
+    pub transforms: TransformArgs,
     /// Only print the final summary and errors.
     #[arg(long)]
     pub quiet: bool,
@@ -127,15 +119,6 @@ pub enum ValidationArg {
 
 fn parse_format(text: &str) -> Result<FormatChoice, String> {
     FormatChoice::parse(text).ok_or_else(|| format!("unknown format '{text}': use auto, json or jsonl"))
-}
-
-/// `id` → `/id`, `user.id` → `/user/id`, `/user/id` stays.
-fn id_pointer(field: &str) -> String {
-    if field.starts_with('/') {
-        field.to_string()
-    } else {
-        format!("/{}", field.replace('~', "~0").replace('/', "~1").replace('.', "/"))
-    }
 }
 
 /// Wall-clock time on tokio.
@@ -166,7 +149,7 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(EXIT_STOPPED)
 }
 
-fn settings_from(args: &ImportArgs) -> ImportSettings {
+fn settings_from(args: &ImportArgs) -> Result<ImportSettings, String> {
     let mut settings = ImportSettings::new(args.index.clone());
     settings.format = args.format;
     settings.action = match args.action {
@@ -186,7 +169,8 @@ fn settings_from(args: &ImportArgs) -> ImportSettings {
         ValidationArg::Structural => Validation::Structural,
     };
     settings.max_record_bytes = (args.max_record_mib * 1024.0 * 1024.0) as usize;
-    settings
+    settings.transforms = args.transforms.transforms()?;
+    Ok(settings)
 }
 
 /// `part-0001.jsonl.gz` from a key, URL or path.
@@ -206,37 +190,22 @@ fn object_name(identity: &SourceIdentity) -> String {
 }
 
 async fn import(args: ImportArgs) -> ExitCode {
-    let settings = settings_from(&args);
-    if let Err(message) = settings.validate() {
-        eprintln!("sluice import: {message}");
-        return ExitCode::from(EXIT_USAGE);
-    }
-    let (base, auth) = match (&args.opensearch, &args.proxy) {
-        (Some(url), _) => (
-            url.clone(),
-            match (&args.username, &args.password) {
-                (Some(username), Some(password)) => Auth::Basic {
-                    username: username.clone(),
-                    password: password.clone(),
-                },
-                _ => Auth::None,
-            },
-        ),
-        (None, Some(url)) => (url.clone(), args.token.clone().map_or(Auth::None, Auth::Bearer)),
-        (None, None) => {
-            eprintln!(
-                "sluice import: say where to send the documents: --opensearch URL (or OPENSEARCH_URL) or --proxy URL"
-            );
+    let settings = match settings_from(&args).and_then(|s| s.validate().map(|()| s)) {
+        Ok(settings) => settings,
+        Err(message) => {
+            eprintln!("sluice import: {message}");
             return ExitCode::from(EXIT_USAGE);
         }
     };
-    let client = match reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(15))
-        .read_timeout(Duration::from_secs(120))
-        .build()
-    {
+    let Some((base, auth)) = args.target.target() else {
+        eprintln!(
+            "sluice import: say where to send the documents: --opensearch URL (or OPENSEARCH_URL) or --proxy URL"
+        );
+        return ExitCode::from(EXIT_USAGE);
+    };
+    let client = match http_client() {
         Ok(client) => client,
-        Err(error) => return fail(&format!("cannot set up HTTP: {error}")),
+        Err(message) => return fail(&message),
     };
     let sink = HttpSink::new(client.clone(), &base, auth);
     match (&args.url, &args.file) {
@@ -501,14 +470,6 @@ pub fn checkpoint_path_for(explicit: &Option<PathBuf>, identity: &SourceIdentity
 mod tests {
     use super::*;
     use std::path::Path;
-
-    #[test]
-    fn id_fields_become_pointers() {
-        assert_eq!(id_pointer("id"), "/id");
-        assert_eq!(id_pointer("user.id"), "/user/id");
-        assert_eq!(id_pointer("/user/id"), "/user/id");
-        assert_eq!(id_pointer("a/b"), "/a~1b");
-    }
 
     #[test]
     fn object_names_for_default_paths() {

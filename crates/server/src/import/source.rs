@@ -24,9 +24,19 @@ pub struct UrlSource {
     response: Option<reqwest::Response>,
     /// Bytes still to discard when a server ignored the Range header and sent the whole object.
     skip: u64,
+    /// Read no further than this offset (exclusive): a preview asks for the head only.
+    limit: Option<u64>,
+    /// Bytes handed out since the last open (to stop at `limit` when a server ignores the Range end).
+    delivered: u64,
+    position: u64,
 }
 
 impl UrlSource {
+    /// Reads no byte at or past `end` (the Range request asks for `bytes=N-{end - 1}`).
+    pub fn limit_to(&mut self, end: u64) {
+        self.limit = Some(end);
+    }
+
     /// Probes the object (`Range: bytes=0-0`: a presigned GET URL cannot be used for HEAD) and returns the source
     /// and its identity (ETag, size, Last-Modified, gzip).
     pub async fn probe(client: reqwest::Client, url: &str) -> Result<(Self, SourceIdentity), SourceError> {
@@ -70,6 +80,9 @@ impl UrlSource {
                 size: identity.size,
                 response: None,
                 skip: 0,
+                limit: None,
+                delivered: 0,
+                position: 0,
             },
             identity,
         ))
@@ -101,10 +114,14 @@ fn for_the_cli(mut error: SourceError) -> SourceError {
 impl ByteSource for UrlSource {
     async fn open(&mut self, absolute_byte_offset: u64) -> Result<(), SourceError> {
         self.response = None;
-        let mut request = self
-            .client
-            .get(&self.url)
-            .header(RANGE, format!("bytes={absolute_byte_offset}-"));
+        self.position = absolute_byte_offset;
+        self.delivered = 0;
+        let range = match self.limit {
+            Some(end) if end > absolute_byte_offset => format!("bytes={absolute_byte_offset}-{}", end - 1),
+            Some(_) => return Ok(()),
+            None => format!("bytes={absolute_byte_offset}-"),
+        };
+        let mut request = self.client.get(&self.url).header(RANGE, range);
         if let Some(etag) = &self.etag {
             request = request.header(IF_MATCH, etag);
         }
@@ -153,7 +170,19 @@ impl ByteSource for UrlSource {
             let skip = self.skip.min(chunk.len() as u64) as usize;
             self.skip -= skip as u64;
             if skip < chunk.len() {
-                return Ok(Some(chunk[skip..].to_vec()));
+                let mut piece = chunk[skip..].to_vec();
+                if let Some(end) = self.limit {
+                    let room = end.saturating_sub(self.position + self.delivered) as usize;
+                    if piece.len() >= room {
+                        piece.truncate(room);
+                        self.response = None;
+                    }
+                }
+                self.delivered += piece.len() as u64;
+                if piece.is_empty() {
+                    return Ok(None);
+                }
+                return Ok(Some(piece));
             }
         }
     }

@@ -55,7 +55,8 @@ fn create_parent(path: &Path) -> std::io::Result<()> {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes a file so that a crash leaves the old or the new content, never a mix.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     create_parent(path)?;
     let mut temporary = path.as_os_str().to_owned();
     temporary.push(".tmp");
