@@ -19,7 +19,7 @@ target/debug/sluice-sandbox --opensearch-port "$opensearch_port" --objects-port 
   > target/e2e/sandbox.log 2>&1 &
 pids=$!
 target/debug/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" --allow-index 'sample*' \
-  --site dist --listen "127.0.0.1:$site_port" > target/e2e/proxy.log 2>&1 &
+  --allow-create-index --site dist --listen "127.0.0.1:$site_port" > target/e2e/proxy.log 2>&1 &
 pids="$pids $!"
 SLUICE_TOKENS=e2e-analyst-token target/debug/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" \
   --allow-index 'sample*' --site dist --listen "127.0.0.1:$token_site_port" > target/e2e/token-proxy.log 2>&1 &

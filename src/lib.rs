@@ -8,6 +8,8 @@
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod browser;
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub mod components;
 #[cfg(target_arch = "wasm32")]
 pub mod runner;
 #[cfg(target_arch = "wasm32")]

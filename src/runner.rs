@@ -93,6 +93,17 @@ impl JobState {
     }
 }
 
+/// Where a retry of failed records stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RepairState {
+    /// Sending: records done of all.
+    Running(u64, u64),
+    /// Finished: indexed now, still failing.
+    Done(u64, u64),
+    /// Stopped with this message (what was settled stays settled).
+    Stopped(String),
+}
+
 /// One object of an import as the page shows it.
 #[derive(Clone)]
 pub struct PartView {
@@ -119,6 +130,8 @@ pub struct JobView {
     pub state: RwSignal<JobState>,
     /// Throughput samples (docs/s) for the sparkline.
     pub rates: RwSignal<Vec<f64>>,
+    /// The retry of failed records, when one runs or ran in this page: what it says.
+    pub repair: RwSignal<Option<RepairState>>,
     manifest: StoredValue<JobManifest>,
     control: StoredValue<Option<UnboundedSender<Command>>>,
     /// The local files of this job picked in this page, by part id (gone after a reload).
@@ -170,6 +183,7 @@ impl JobView {
             current: RwSignal::new(next_part(&statuses).unwrap_or(manifest.parts.len().saturating_sub(1))),
             state: RwSignal::new(state),
             rates: RwSignal::new(Vec::new()),
+            repair: RwSignal::new(None),
             manifest: StoredValue::new(manifest),
             control: StoredValue::new(None),
             files: StoredValue::new_local(HashMap::new()),

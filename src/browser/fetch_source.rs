@@ -61,7 +61,7 @@ pub struct FetchSource {
     position: u64,
 }
 
-async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
+pub(crate) async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
     let header_map = Headers::new().map_err(|e| SourceError::new(SourceErrorKind::Fatal, js_error_text(&e)))?;
     for (name, value) in headers {
         header_map
@@ -96,11 +96,11 @@ async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, Source
         .map_err(|_| SourceError::new(SourceErrorKind::Fatal, "fetch did not return a Response"))
 }
 
-fn header(response: &Response, name: &str) -> Option<String> {
+pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
 }
 
-async fn body_text(response: &Response) -> String {
+pub(crate) async fn body_text(response: &Response) -> String {
     match response.text() {
         Ok(promise) => JsFuture::from(promise)
             .await

@@ -5,6 +5,7 @@
 //!   with `Range` + `If-Match`; gzip through [`gunzip`];
 //! - [`file_source::LocalFileSource`]: a picked or dropped file through `Blob.slice` + `stream()`;
 //! - [`file_access`]: lasting access to local files (File System Access handles), so a reload need not re-pick;
+//! - [`inspect`]: the head of a source for the preview; the target index's mapping, pipelines and creation;
 //! - [`pieces::Pieces`]: both sources' bytes in pieces the page can afford (≤ 128 KiB, yielding every 10 ms);
 //! - [`sink::ProxySink`]: bulk bodies to `sluice serve` over gloo-net;
 //! - [`store::IdbStore`]: jobs, checkpoints and dead letters in IndexedDB;
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod fetch_source;
 pub mod file_access;
 pub mod file_source;
+pub mod inspect;
 pub mod pieces;
 pub mod sink;
 pub mod store;

@@ -237,6 +237,12 @@ impl IdbStore {
             .collect())
     }
 
+    /// Removes one dead letter of a part (its record is indexed now).
+    pub async fn delete_dead_letter(&self, part_id: &str, offset: u64) -> Result<(), StoreError> {
+        let key = dead_letter_key(part_id, offset);
+        self.delete(DEAD_LETTERS, key.clone(), key).await
+    }
+
     /// Remembers the full (presigned) URL of a job's source, for resuming after a reload.
     pub async fn remember_source_url(&self, job_id: &str, url: &str) -> Result<(), StoreError> {
         self.put(SOURCE_URLS, vec![(job_id.to_string(), url.to_string())]).await

@@ -62,7 +62,8 @@ async function openPage(context, site = SITE) {
   page.on('console', (message) => { if (message.type() === 'error') errors.push(message.text()); });
   page.on('pageerror', (error) => errors.push(String(error)));
   await page.goto(site);
-  await page.getByText('Engine check passed').waitFor();
+  // The engine's self-check sits in the closed Diagnostics section: passed, so out of the analyst's way.
+  await page.locator('#engine-check.ok').waitFor({ state: 'attached' });
   return { page, errors, context };
 }
 
@@ -538,4 +539,117 @@ test('a proxy that requires a token: the page asks for it, explains a refusal, a
   await job(page).getByRole('button', { name: 'Resume' }).click();
   await completed(page);
   assert.equal(await count('sample-token'), GOOD);
+});
+
+// Records for the repair tests: `bad(i)` ones have `status: "n/a"` where the mapping wants a number.
+function statusRecords(total, bad) {
+  let text = '';
+  for (let i = 0; i < total; i++) {
+    text += JSON.stringify({ id: `r${i}`, status: bad(i) ? 'n/a' : i, name: `name ${i}`, at: '2026-03-04T05:06:07Z' }) + '\n';
+  }
+  return text;
+}
+
+async function createIndex(index, mappings) {
+  const response = await fetch(`${SITE}${index}`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mappings }),
+  });
+  assert.ok(response.ok, `created ${index}: ${response.status} ${await response.text()}`);
+}
+
+async function previewFor(page, url, index) {
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(url);
+  await page.getByLabel('Index', { exact: true }).fill(index);
+  await page.getByLabel('Index', { exact: true }).press('Tab');
+  await page.locator('#preview-summary').waitFor();
+}
+
+test('the preview shows a mapping conflict before Import; after a fix, Retry failed records makes the index exact', async () => {
+  await control('PUT', '/objects/sample/conflict.jsonl', statusRecords(200, (i) => i % 20 === 3));
+  await createIndex('sample-conflict', { properties: { status: { type: 'long' } } });
+  const { page } = await openPage();
+  await previewFor(page, `${OBJECTS}/sample/conflict.jsonl`, 'sample-conflict');
+  const conflicts = page.locator('#conflicts');
+  await conflicts.waitFor();
+  assert.match(await conflicts.innerText(),
+    /field `status` is `long` in sample-conflict; 10 of the 200 sampled records have text there \(e\.g\. "n\/a"\): those records will fail/);
+  assert.equal(await conflicts.getAttribute('role'), 'alert');
+  assert.match(await page.locator('#preview-summary').innerText(), /JSON Lines · 200 records sampled/);
+  await page.locator('#preview-table thead th', { hasText: 'status' }).waitFor();
+  assert.equal(await page.locator('#preview-table tbody tr').count(), 20);
+  assert.match(await page.locator('#field-list').innerText(), /status[\s\S]*keyword 10, long 190/);
+  await page.screenshot({ path: `${SHOTS}/preview-conflict.png`, fullPage: true });
+
+  // Import anyway: ten records fail, grouped by their reason.
+  await page.getByLabel('Id field (optional)').fill('id');
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await completed(page);
+  assert.equal(await count('sample-conflict'), 190);
+  await job(page).getByText('`status` is not a number (10)').waitFor();
+  assert.match(await job(page).locator('.summary').innerText(), /Done in .* 190 indexed, 10 failed/);
+
+  // The fix: keep the text under another name. Only the ten are sent again, with their ids.
+  const before = (await control('GET', '/counts')).items;
+  await job(page).locator('.repair-rename').fill('status=status_text');
+  await job(page).getByRole('button', { name: 'Retry failed records' }).click();
+  await job(page).getByText('Retry finished: 10 indexed, 0 still failing.').waitFor({ timeout: 30_000 });
+  assert.equal((await control('GET', '/counts')).items - before, 10, 'only the failed records were sent');
+  assert.equal(await count('sample-conflict'), 200, 'every record once');
+  assert.equal(await job(page).locator('.failed-groups').count(), 0, 'no failed record left');
+  await page.screenshot({ path: `${SHOTS}/repair.png`, fullPage: true });
+});
+
+test('a reload during Retry failed records resumes the retry; nothing lost, nothing twice', async () => {
+  await control('PUT', '/objects/sample/many-failures.jsonl', statusRecords(3000, (i) => i % 2 === 0));
+  await createIndex('sample-retry-reload', { properties: { status: { type: 'long' } } });
+  const { page } = await openPage();
+  await startImport(page, `${OBJECTS}/sample/many-failures.jsonl`, 'sample-retry-reload');
+  await completed(page);
+  assert.equal(await count('sample-retry-reload'), 1500);
+  await control('PUT', '/faults/opensearch', JSON.stringify({ latency_ms: 700 }));
+  try {
+    await job(page).locator('.repair-drop').fill('status');
+    await job(page).getByRole('button', { name: 'Retry failed records' }).click();
+    await job(page).getByText('Retrying failed records: 500 of 1500').waitFor({ timeout: 30_000 });
+    await page.reload();
+    await job(page).getByText(/Retry finished: \d+ indexed, 0 still failing\./).waitFor({ timeout: 60_000 });
+  } finally {
+    await control('PUT', '/faults/opensearch', JSON.stringify({ latency_ms: 25 }));
+  }
+  assert.equal(await count('sample-retry-reload'), 3000, 'every record once after the interrupted retry');
+  assert.equal(await job(page).locator('.failed-groups').count(), 0);
+});
+
+test('a CSV is refused by the wrong-file guard, and Import sends not a single bulk request', async () => {
+  let csv = 'id,name,price\n';
+  for (let i = 0; i < 500; i++) csv += `${i},item ${i},${i}.5\n`;
+  await control('PUT', '/objects/sample/export.csv', csv);
+  const { page } = await openPage();
+  const bulkBefore = (await control('GET', '/counts')).bulk_requests;
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/export.csv`);
+  await page.getByLabel('Index', { exact: true }).fill('sample-csv');
+  const wrong = page.locator('#wrong-file');
+  await wrong.waitFor();
+  assert.match(await wrong.innerText(), /this looks like CSV with columns 'id', 'name', 'price'/);
+  assert.equal(await wrong.getAttribute('role'), 'alert');
+  await page.screenshot({ path: `${SHOTS}/wrong-file.png` });
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await page.getByText(/Not imported: .*looks like CSV/).waitFor();
+  assert.equal(await page.locator('article.job').count(), 0, 'no import started');
+  assert.equal((await control('GET', '/counts')).bulk_requests, bulkBefore, 'not a single bulk request');
+});
+
+test('an index that does not exist is created from the proposed mapping, with a type changed by the analyst', async () => {
+  await control('PUT', '/objects/sample/fresh.jsonl', statusRecords(50, () => false));
+  const { page } = await openPage();
+  await previewFor(page, `${OBJECTS}/sample/fresh.jsonl`, 'sample-created');
+  await page.getByText('The index sample-created does not exist yet').waitFor();
+  await page.getByLabel('Type of status').selectOption('keyword');
+  await page.getByRole('button', { name: 'Create index sample-created' }).click();
+  await page.getByText('The sample fits the mapping of sample-created.').waitFor();
+  const mapping = await (await fetch(`${SITE}sample-created/_mapping`)).json();
+  const properties = mapping['sample-created'].mappings.properties;
+  assert.equal(properties.status.type, 'keyword', 'the analyst\'s choice');
+  assert.equal(properties.at.type, 'date', 'ISO-8601 strings are dates');
+  assert.equal(properties.name.type, 'keyword');
 });

@@ -241,8 +241,10 @@ async fn retry(args: RetryArgs) -> ExitCode {
     };
     if let (Some(store), Some(mut checkpoint)) = (checkpoints, checkpoint) {
         // The import's figures follow the repair; its settings stay those it ran with.
-        checkpoint.counters.indexed += report.indexed;
-        checkpoint.counters.failed = checkpoint.counters.failed.saturating_sub(report.indexed);
+        // Counted from what the file still holds, so an interrupted retry run again counts right.
+        let remaining = ledger.letters.borrow().len() as u64;
+        checkpoint.counters.failed = remaining;
+        checkpoint.counters.indexed = checkpoint.committed_records.saturating_sub(remaining);
         if let Err(error) = store.save(&checkpoint).await {
             eprintln!(
                 "sluice retry: the records were retried, but the checkpoint's counts could not be updated: {error}"
