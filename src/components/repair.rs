@@ -113,7 +113,11 @@ async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Res
         failed += report.failed + report.skipped;
         // The import's figures follow the repair (counted from what is still stored, so a retry interrupted and
         // resumed counts right); its settings stay those it ran with.
-        let remaining = idb.dead_letters(&part.id, u32::MAX).await.map_err(|e| e.to_string())?.len() as u64;
+        let remaining = idb
+            .dead_letters(&part.id, u32::MAX)
+            .await
+            .map_err(|e| e.to_string())?
+            .len() as u64;
         checkpoint.counters.failed = remaining;
         checkpoint.counters.indexed = checkpoint.committed_records.saturating_sub(remaining);
         idb.save(&checkpoint).await.map_err(|e| e.to_string())?;

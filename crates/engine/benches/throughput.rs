@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sluice_engine::batch::{BatchBuilder, BatchLimits};
 use sluice_engine::split::{RecordSink, Span, Splitter, DEFAULT_MAX_RECORD_BYTES};
-use sluice_engine::transform::TransformContext;
+use sluice_engine::transform::{Transform, TransformContext};
 use sluice_engine::{FormatChoice, IdStrategy, ImportSettings, Validation};
 
 const CHUNK: usize = 64 * 1024;
@@ -191,5 +191,20 @@ fn main() {
             input.len(),
             time_best(|| split_and_batch(&input, &settings)),
         );
+        // Transforms re-serialise every record (the verbatim fast path above is what runs without them).
+        settings.id = IdStrategy::Derived;
+        settings.transforms = vec![
+            Transform::Rename {
+                from: "message".into(),
+                to: "text".into(),
+            },
+            Transform::SetSourceName { field: "source".into() },
+        ];
+        report(
+            &format!("{label} split+batch, 2 transforms"),
+            input.len(),
+            time_best(|| split_and_batch(&input, &settings)),
+        );
+        settings.transforms.clear();
     }
 }
