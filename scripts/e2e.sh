@@ -42,7 +42,7 @@ done
 moto_url=$(.tools/venv/bin/python tests/e2e/moto_setup.py "http://127.0.0.1:$moto_port" \
   "http://127.0.0.1:$site_port" "http://127.0.0.1:$objects_port/sample/events.jsonl")
 
-SLUICE_E2E_MOTO_URL="$moto_url" SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" \
+SLUICE_E2E_OPENSEARCH="http://127.0.0.1:$opensearch_port" SLUICE_E2E_MOTO_URL="$moto_url" SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" \
 SLUICE_E2E_OBJECTS="http://127.0.0.1:$objects_port" SLUICE_E2E_CUT_OBJECTS="http://127.0.0.1:$cut_port" \
 SLUICE_E2E_CONTROL="http://127.0.0.1:$control_port" SLUICE_E2E_RECORDS="$records" \
   node --test --test-concurrency=1 ${SLUICE_E2E_FILTER:+--test-name-pattern "$SLUICE_E2E_FILTER"} tests/e2e/

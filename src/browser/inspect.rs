@@ -100,24 +100,23 @@ fn refusal(status: u16, body: &str) -> String {
         .unwrap_or_else(|| format!("HTTP {status}"))
 }
 
-/// The index's mapping through the proxy; `None` when the index does not exist.
+/// The index's mapping through the proxy (`GET /_sluice/index/{index}`); `None` when the index does not exist.
 pub async fn index_mapping(proxy: &str, token: Option<&str>, index: &str) -> Result<Option<IndexMapping>, String> {
-    let url = format!("{proxy}/{index}/_mapping");
+    let url = format!("{proxy}/_sluice/index/{index}");
     let response = proxy_request(gloo_net::http::Request::get(&url), token)
         .send()
         .await
         .map_err(|e| format!("the proxy cannot be reached ({e})"))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
-    match status {
-        200 => {
-            let body: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| format!("the mapping is unreadable: {e}"))?;
-            IndexMapping::from_response(&body).map(Some)
-        }
-        404 => Ok(None),
-        _ => Err(refusal(status, &text)),
+    if status != 200 {
+        return Err(refusal(status, &text));
     }
+    let body: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("the answer is unreadable: {e}"))?;
+    if body["exists"] != true {
+        return Ok(None);
+    }
+    IndexMapping::from_response(&body["mapping"]).map(Some)
 }
 
 /// The cluster's ingest pipelines (names and descriptions), or nothing when they cannot be read.

@@ -8,7 +8,6 @@ pub mod settings;
 pub mod form;
 #[cfg(target_arch = "wasm32")]
 pub mod job_card;
-#[cfg(target_arch = "wasm32")]
 pub mod preview;
 #[cfg(target_arch = "wasm32")]
 pub mod repair;

@@ -33,8 +33,12 @@ pub struct FieldChoices {
     pub renames: BTreeMap<String, String>,
     /// Fields not to send.
     pub drops: BTreeSet<String>,
+    /// Date fields to parse into ISO-8601 (common forms: a space or a `T`, with or without a zone, epoch millis).
+    pub dates: BTreeSet<String>,
     /// A field to set to the object's name.
     pub source_name_field: String,
+    /// A constant field: its name and its value (JSON when it parses, else text).
+    pub constant: (String, String),
 }
 
 impl FieldChoices {
@@ -49,11 +53,31 @@ impl FieldChoices {
                 to: to.trim().to_string(),
             })
             .collect();
+        // Dates are parsed at their new names, after the renames.
+        steps.extend(self.dates.iter().filter(|f| !self.drops.contains(*f)).map(|field| {
+            Transform::ParseDate {
+                field: self
+                    .renames
+                    .get(field)
+                    .map(|to| to.trim())
+                    .filter(|to| !to.is_empty())
+                    .unwrap_or(field)
+                    .to_string(),
+                format: None,
+            }
+        }));
         steps.extend(self.drops.iter().map(|field| Transform::Drop { field: field.clone() }));
         let source = self.source_name_field.trim();
         if !source.is_empty() {
             steps.push(Transform::SetSourceName {
                 field: source.to_string(),
+            });
+        }
+        let (name, value) = (self.constant.0.trim(), &self.constant.1);
+        if !name.is_empty() {
+            steps.push(Transform::Set {
+                field: name.to_string(),
+                value: value.clone(),
             });
         }
         steps
@@ -219,7 +243,7 @@ fn FieldList(
             <caption>"Fields"</caption>
             <thead><tr>
                 <th scope="col">"Field"</th><th scope="col">"Type"</th><th scope="col">"Values seen"</th>
-                <th scope="col">"In records"</th><th scope="col">"Rename to"</th><th scope="col">"Drop"</th>
+                <th scope="col">"In records"</th><th scope="col">"Rename to"</th><th scope="col">"Parse as date"</th><th scope="col">"Drop"</th>
             </tr></thead>
             <tbody>
                 {fields.into_iter().map(|field| {
@@ -257,6 +281,12 @@ fn FieldList(
                                     let to = event_target_value(&ev);
                                     choices.update(|c| { if to.trim().is_empty() { c.renames.remove(&p4); } else { c.renames.insert(p4.clone(), to); } });
                                 } /></td>
+                            <td><input type="checkbox" aria-label=format!("Parse {path} as a date")
+                                prop:checked={let p = path.clone(); move || choices.with(|c| c.dates.contains(&p))}
+                                on:change={let p = path.clone(); move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    choices.update(|c| { if on { c.dates.insert(p.clone()); } else { c.dates.remove(&p); } });
+                                }} /></td>
                             <td><input type="checkbox" aria-label=format!("Drop {path}")
                                 prop:checked={let p = path.clone(); move || choices.with(|c| c.drops.contains(&p))}
                                 on:change={let p = path.clone(); move |ev| {
@@ -273,6 +303,15 @@ fn FieldList(
                 prop:value=move || choices.with(|c| c.source_name_field.clone())
                 on:change=move |ev| { let v = event_target_value(&ev); choices.update(|c| c.source_name_field = v); } />
         </label>
+        <div class="setting constant">"Add a constant field: "
+            <input type="text" id="constant-name" aria-label="Name of the constant field" placeholder="e.g. region"
+                prop:value=move || choices.with(|c| c.constant.0.clone())
+                on:change=move |ev| { let v = event_target_value(&ev); choices.update(|c| c.constant.0 = v); } />
+            " = "
+            <input type="text" id="constant-value" aria-label="Value of the constant field" placeholder="e.g. EU"
+                prop:value=move || choices.with(|c| c.constant.1.clone())
+                on:change=move |ev| { let v = event_target_value(&ev); choices.update(|c| c.constant.1 = v); } />
+        </div>
     }
 }
 
@@ -287,11 +326,19 @@ mod tests {
         choices.renames.insert("gone".into(), "x".into());
         choices.renames.insert("same".into(), "same".into());
         choices.drops.insert("gone".into());
+        choices.dates.insert("a".into());
         choices.source_name_field = "source".into();
+        choices.constant = ("region".into(), "EU".into());
         let described: Vec<String> = choices.transforms().iter().map(Transform::describe).collect();
         assert_eq!(
             described,
-            ["rename a → b", "drop gone", "set source = the source's name"]
+            [
+                "rename a → b",
+                "parse b as a date",
+                "drop gone",
+                "set source = the source's name",
+                "set region = EU"
+            ]
         );
     }
 }

@@ -14,6 +14,8 @@ const OBJECTS = process.env.SLUICE_E2E_OBJECTS;
 const CUT_OBJECTS = process.env.SLUICE_E2E_CUT_OBJECTS;
 const CONTROL = process.env.SLUICE_E2E_CONTROL;
 const MOTO_URL = process.env.SLUICE_E2E_MOTO_URL;
+// The OpenSearch test server itself, to read documents back (the proxy lets no document read through).
+const OPENSEARCH = process.env.SLUICE_E2E_OPENSEARCH;
 const RECORDS = Number(process.env.SLUICE_E2E_RECORDS);
 // The sandbox plants one bad record in every 1000.
 const BAD = Math.floor(RECORDS / 1000);
@@ -652,4 +654,18 @@ test('an index that does not exist is created from the proposed mapping, with a 
   assert.equal(properties.status.type, 'keyword', 'the analyst\'s choice');
   assert.equal(properties.at.type, 'date', 'ISO-8601 strings are dates');
   assert.equal(properties.name.type, 'keyword');
+
+  // Transforms from the field list: rename a field, add a constant; the documents carry them.
+  await page.getByLabel('Rename name to').fill('label');
+  await page.getByLabel('Rename name to').press('Tab');
+  await page.getByLabel('Name of the constant field').fill('region');
+  await page.getByLabel('Name of the constant field').press('Tab');
+  await page.getByLabel('Value of the constant field').fill('EU');
+  await page.getByLabel('Value of the constant field').press('Tab');
+  await page.getByLabel('Id field (optional)').fill('id');
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  await completed(page);
+  assert.equal(await count('sample-created'), 50);
+  const doc = await (await fetch(`${OPENSEARCH}/sample-created/_doc/r7`)).json();
+  assert.deepEqual(doc._source, { id: 'r7', status: 7, at: '2026-03-04T05:06:07Z', label: 'name 7', region: 'EU' });
 });

@@ -640,6 +640,36 @@ async fn index_creation_takes_only_mappings_and_shard_counts_for_allowed_indices
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["logs-a"]["mappings"]["properties"]["status"]["type"], "long");
+    // The page's question: does it exist, and with which mapping (a missing index is an answer, not an error).
+    let get = |path: &str| Call {
+        method: "GET",
+        path: path.into(),
+        content_type: None,
+        token: Some(TOKEN),
+        body: String::new(),
+    };
+    let (status, body, _) = send(&proxy, &get("/_sluice/index/logs-a")).await;
+    assert_eq!((status, &body["exists"]), (200, &serde_json::json!(true)));
+    assert_eq!(
+        body["mapping"]["logs-a"]["mappings"]["properties"]["status"]["type"],
+        "long"
+    );
+    let (status, body, _) = send(&proxy, &get("/_sluice/index/logs-missing")).await;
+    assert_eq!((status, body), (200, serde_json::json!({"exists": false})));
+    let (status, body, _) = send(&proxy, &get("/_sluice/index/secret")).await;
+    assert_eq!(
+        (status, body["sluice_error"]["code"].as_str()),
+        (403, Some("index_not_allowed"))
+    );
+    let (status, _, _) = send(
+        &proxy,
+        &Call {
+            token: None,
+            ..get("/_sluice/index/logs-a")
+        },
+    )
+    .await;
+    assert_eq!(status, 401, "the index question needs the token");
     // Creating it again: OpenSearch's own answer passes through.
     let (status, body, _) = send(&proxy, &put_index("/logs-a", "{}")).await;
     assert_eq!(

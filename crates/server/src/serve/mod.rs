@@ -122,6 +122,7 @@ pub fn router(config: ProxyConfig) -> Result<Router, String> {
         .route("/", get(root).head(root).fallback(refuse_other))
         .route("/_sluice/health", get(health).fallback(refuse_other))
         .route("/_sluice/config", get(client_config).fallback(refuse_other))
+        .route("/_sluice/index/{index}", get(index_status).fallback(refuse_other))
         .route("/_bulk", post(bulk_all).fallback(refuse_other))
         .route("/{index}/_bulk", post(bulk_index).fallback(refuse_other))
         .route("/{index}/_count", get(count).fallback(refuse_other))
@@ -539,6 +540,37 @@ async fn mapping(State(shared): State<Arc<Shared>>, Path(index): Path<String>, h
         None,
     ))
     .await
+}
+
+/// `GET /_sluice/index/{index}`, for allowed indices: `{"exists": false}` or `{"exists": true, "mapping": <the
+/// GET _mapping answer>}`, always 200 when OpenSearch answered either way. The page asks this rather than
+/// `_mapping` itself so that a missing index, an ordinary answer before an import, is not a failed request.
+async fn index_status(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
+    if !shared.config.indices.allows(&index) {
+        return index_not_allowed(&index);
+    }
+    let response = forward(upstream_request(
+        &shared,
+        Method::GET,
+        &format!("/{index}/_mapping"),
+        &headers,
+        None,
+    ))
+    .await;
+    let status = response.status();
+    if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let answer = if status == StatusCode::OK {
+        let mapping: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+        json!({ "exists": true, "mapping": mapping })
+    } else {
+        json!({ "exists": false })
+    };
+    ([(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
 }
 
 /// `GET /_ingest/pipeline`, reduced to names and descriptions: processors can hold secrets (credentials in a
