@@ -125,6 +125,10 @@ pub async fn pipelines(proxy: &str, token: Option<&str>) -> Vec<(String, Option<
     let Ok(response) = proxy_request(gloo_net::http::Request::get(&url), token).send().await else {
         return Vec::new();
     };
+    // A refusal (no token yet, say) has no pipelines in it: offer none rather than its error's keys.
+    if response.status() != 200 {
+        return Vec::new();
+    }
     let text = response.text().await.unwrap_or_default();
     pipeline_names(&serde_json::from_str(&text).unwrap_or_default())
 }

@@ -628,12 +628,14 @@ test('a CSV is refused by the wrong-file guard, and Import sends not a single bu
   await control('PUT', '/objects/sample/export.csv', csv);
   const { page } = await openPage();
   const bulkBefore = (await control('GET', '/counts')).bulk_requests;
+  const logged = (await control('GET', '/requests')).length;
   await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/export.csv`);
   await page.getByLabel('Index', { exact: true }).fill('sample-csv');
   const wrong = page.locator('#wrong-file');
   await wrong.waitFor();
   assert.match(await wrong.innerText(), /this looks like CSV with columns 'id', 'name', 'price'/);
   assert.equal(await wrong.getAttribute('role'), 'alert');
+  assert.deepEqual(await rangesSince(logged, 'export.csv'), ['bytes=0-262143'], 'the preview reads the head only');
   await page.screenshot({ path: `${SHOTS}/wrong-file.png` });
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   await page.getByText(/Not imported: .*looks like CSV/).waitFor();
