@@ -151,6 +151,11 @@ impl BatchBuilder {
         self.ready.drain(..)
     }
 
+    /// Records in the batch being built: (to be sent, dead letters).
+    pub fn pending(&self) -> (usize, usize) {
+        (self.items.len(), self.dead_letters.len())
+    }
+
     /// True when a sealed batch waits in [`BatchBuilder::take_ready`].
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()

@@ -585,12 +585,20 @@ where
             self.guard = None;
             return;
         }
-        if guard.seen == 0 || (guard.seen < WRONG_FILE_RECORDS && !self.source_done) {
+        // Records still in the batch being built count too, so the guard decides at the 1000th record whatever
+        // the batch size.
+        let (pending_valid, pending_invalid) = self.builder.pending();
+        if pending_valid > 0 {
+            return; // the batch being built holds a valid record: the next check lets everything go
+        }
+        let seen = guard.seen + pending_invalid as u64;
+        if seen == 0 || (seen < WRONG_FILE_RECORDS && !self.source_done) {
             return;
         }
+        guard.seen = seen;
         let looks = sniff(&guard.head);
         let counted = if guard.seen >= WRONG_FILE_RECORDS {
-            format!("none of the first {} records", guard.seen)
+            format!("none of the first {WRONG_FILE_RECORDS} records")
         } else {
             format!("none of its {} records", guard.seen)
         };

@@ -413,7 +413,11 @@ fn the_wrong_file_guard_stops_a_csv_without_a_request_or_a_dead_letter() {
         .unwrap_err();
     assert_eq!(failure.kind, FailureKind::WrongFile);
     assert!(failure.message.contains("looks like CSV"), "{}", failure.message);
-    assert!(failure.message.contains("none of the first"), "{}", failure.message);
+    assert!(
+        failure.message.contains("none of the first 1000 records"),
+        "{}",
+        failure.message
+    );
     assert_eq!(world.sink.index.borrow().requests, 0);
     assert!(world.dead_letters.letters.borrow().is_empty());
     let saved = world.checkpoints.load().unwrap();

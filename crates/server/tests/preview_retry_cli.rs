@@ -216,6 +216,11 @@ fn preview_and_import_refuse_the_wrong_file() {
         &world.path("d.ndjson"),
     ]);
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(
+        text(&output).contains("none of the first 1000 records"),
+        "{}",
+        text(&output)
+    );
     assert!(text(&output).contains("looks like CSV"), "{}", text(&output));
     assert_eq!(world.opensearch.counts().bulk_requests, 0, "not a single bulk request");
     assert!(
