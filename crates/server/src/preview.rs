@@ -303,10 +303,10 @@ fn print_human(sample: &Preview, check: Option<&IndexCheck>, index: Option<&str>
                 f.inferred().name().to_string(),
                 types.join(", "),
                 format!("{} of {}", f.records, sample.records.len()),
-                if f.is_mixed() {
-                    "mixed types".into()
-                } else {
-                    String::new()
+                match (f.is_mixed(), f.arrays > 0) {
+                    (true, _) => "mixed types".into(),
+                    (false, true) => "arrays".into(),
+                    _ => String::new(),
                 },
             ]
         })
@@ -322,7 +322,11 @@ fn print_human(sample: &Preview, check: Option<&IndexCheck>, index: Option<&str>
         &rows,
     );
     if sample.invalid_count > 0 {
-        println!("\n{} sampled records would be dead letters:", sample.invalid_count);
+        if sample.invalid_count == 1 {
+            println!("\n1 sampled record would be a dead letter:");
+        } else {
+            println!("\n{} sampled records would be dead letters:", sample.invalid_count);
+        }
         for invalid in sample.invalid.iter().take(5) {
             println!("  byte {}: {}", invalid.offset, invalid.reason);
         }
