@@ -217,13 +217,19 @@ impl IdbStore {
 
     /// Up to `limit` dead letters of a job, in source order.
     pub async fn dead_letters(&self, job_id: &str, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
+        self.dead_letters_from(job_id, 0, limit).await
+    }
+
+    /// Up to `limit` dead letters of a job at or after `from` (an absolute offset), in source order: a page, so a
+    /// job with millions of failed records is read a part at a time.
+    pub async fn dead_letters_from(&self, job_id: &str, from: u64, limit: u32) -> Result<Vec<DeadLetter>, StoreError> {
         let transaction = self.begin(DEAD_LETTERS, TransactionMode::Readonly, "start a read")?;
         let object_store = transaction
             .object_store(DEAD_LETTERS)
             .map_err(|e| store_error("open a store", e))?;
         let values: Vec<String> = object_store
             .get_all()
-            .with_query(dead_letter_key(job_id, 0)..=dead_letter_key(job_id, u64::MAX))
+            .with_query(dead_letter_key(job_id, from)..=dead_letter_key(job_id, u64::MAX))
             .with_limit(limit)
             .primitive()
             .map_err(|e| store_error("read dead letters", e))?

@@ -59,22 +59,21 @@ pub async fn retry_failed(job: JobView, runner: Runner, extra: Vec<Transform>) {
     }));
 }
 
+/// Failed records are read and retried this many at a time, so memory stays flat however many there are.
+const PAGE: u32 = 5000;
+
 async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Result<(u64, u64), String> {
     let idb = IdbStore::open().await.map_err(|e| e.to_string())?;
-    let mut letters_by_part = Vec::new();
-    for part in &job.parts {
-        let letters = idb.dead_letters(&part.id, u32::MAX).await.map_err(|e| e.to_string())?;
-        letters_by_part.push(letters);
-    }
-    let total: u64 = letters_by_part.iter().map(|l| l.len() as u64).sum();
-    let (mut indexed, mut failed, mut done_before) = (0, 0, 0);
+    // The parts' failure counts say how many there are to retry, without reading them all.
+    let total: u64 = job.parts.iter().map(|p| p.progress.get_untracked().failed).sum();
+    let (mut indexed, mut failed, mut done) = (0, 0, 0);
     job.repair.set(Some(RepairState::Running(0, total)));
     let sink = crate::browser::sink::ProxySink::new(&runner.proxy.get_untracked(), runner.token.get_untracked());
-    for (part, letters) in job.parts.iter().zip(letters_by_part) {
-        if letters.is_empty() {
-            continue;
-        }
-        let count = letters.len() as u64;
+    let tuning = Tuning {
+        batch_docs: 500,
+        ..Tuning::default()
+    };
+    for part in &job.parts {
         let Some(mut checkpoint): Option<Checkpoint> = idb.load(&part.id).await.map_err(|e| e.to_string())? else {
             continue;
         };
@@ -85,50 +84,94 @@ async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Res
             source_name: checkpoint.source.display_name(),
             import_started_ms: checkpoint.created_at_ms,
         };
+        let namespace = checkpoint.source.id_namespace();
         let ledger = PartLedger {
             store: &idb,
             part: part.id.clone(),
         };
-        let tuning = Tuning {
-            batch_docs: 500,
-            ..Tuning::default()
-        };
-        let repair = job.repair;
-        let mut on_progress = |done: u64, _: u64| repair.set(Some(RepairState::Running(done_before + done, total)));
-        let report = retry_dead_letters(
-            letters,
-            &settings,
-            &checkpoint.source.id_namespace(),
-            &context,
-            &tuning,
-            &sink,
-            &crate::browser::clock::BrowserClock,
-            &ledger,
-            &mut on_progress,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        done_before += count;
-        indexed += report.indexed;
-        failed += report.failed + report.skipped;
+        let mut from = 0;
+        loop {
+            let letters = idb
+                .dead_letters_from(&part.id, from, PAGE)
+                .await
+                .map_err(|e| e.to_string())?;
+            let Some(last) = letters.last().map(|l| l.offset) else {
+                break;
+            };
+            from = last + 1;
+            let count = letters.len() as u64;
+            let repair = job.repair;
+            let before = done;
+            let mut on_progress =
+                |n: u64, _: u64| repair.set(Some(RepairState::Running(before + n, total.max(before + n))));
+            let report = retry_dead_letters(
+                letters,
+                &settings,
+                &namespace,
+                &context,
+                &tuning,
+                &sink,
+                &crate::browser::clock::BrowserClock,
+                &ledger,
+                &mut on_progress,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            done += count;
+            indexed += report.indexed;
+            failed += report.failed + report.skipped;
+        }
         // The import's figures follow the repair (counted from what is still stored, so a retry interrupted and
         // resumed counts right); its settings stay those it ran with.
-        let remaining = idb
-            .dead_letters(&part.id, u32::MAX)
-            .await
-            .map_err(|e| e.to_string())?
-            .len() as u64;
+        let remaining = count_dead_letters(&idb, &part.id).await?;
         checkpoint.counters.failed = remaining;
         checkpoint.counters.indexed = checkpoint.committed_records.saturating_sub(remaining);
         idb.save(&checkpoint).await.map_err(|e| e.to_string())?;
-        let (indexed_now, failed_now) = (checkpoint.counters.indexed, remaining);
+        let indexed_now = checkpoint.counters.indexed;
         part.progress.update(|p| {
             p.indexed = indexed_now;
-            p.failed = failed_now;
+            p.failed = remaining;
         });
     }
     Ok((indexed, failed))
 }
+
+/// How many dead letters a part holds, read a page at a time.
+async fn count_dead_letters(idb: &IdbStore, part: &str) -> Result<u64, String> {
+    let (mut count, mut from) = (0, 0);
+    loop {
+        let page = idb
+            .dead_letters_from(part, from, PAGE)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(last) = page.last() else { return Ok(count) };
+        count += page.len() as u64;
+        from = last.offset + 1;
+    }
+}
+
+/// The failed records' reasons grouped, read a page at a time and at most [`GROUPED`] of them.
+async fn grouped_reasons(idb: &IdbStore, job: &JobView) -> (Vec<(String, u64)>, bool) {
+    let mut reasons = Vec::new();
+    for part in &job.parts {
+        let mut from = 0;
+        while reasons.len() < GROUPED {
+            let Ok(page) = idb.dead_letters_from(&part.id, from, PAGE).await else {
+                break;
+            };
+            let Some(last) = page.last().map(|l| l.offset) else {
+                break;
+            };
+            from = last + 1;
+            reasons.extend(page.into_iter().map(|l| l.reason));
+        }
+    }
+    let more = reasons.len() >= GROUPED;
+    (group_reasons(reasons.iter().map(String::as_str)), more)
+}
+
+/// Reasons grouped at most: enough to name every cause an analyst needs to fix.
+const GROUPED: usize = 100_000;
 
 /// Jobs whose retry was interrupted (a reload, a closed tab): their extra transforms.
 pub fn interrupted_retry(job_id: &str) -> Option<Vec<Transform>> {
@@ -162,6 +205,8 @@ pub fn parse_repair_transforms(renames: &str, drops: &str) -> Result<Vec<Transfo
 #[component]
 pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<String>>) -> impl IntoView {
     let groups: RwSignal<Option<Vec<(String, u64)>>> = RwSignal::new(None);
+    // True when only the first failed records were grouped (there are more than GROUPED).
+    let partial = RwSignal::new(false);
     let summary: RwSignal<Option<String>> = RwSignal::new(None);
     let renames = RwSignal::new(String::new());
     let drops = RwSignal::new(String::new());
@@ -184,17 +229,15 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
             let job = job.clone();
             leptos::task::spawn_local(async move {
                 let Ok(idb) = IdbStore::open().await else { return };
-                let mut reasons = Vec::new();
                 let mut checkpoints = Vec::new();
                 for part in &job.parts {
-                    if let Ok(letters) = idb.dead_letters(&part.id, u32::MAX).await {
-                        reasons.extend(letters.into_iter().map(|l| l.reason));
-                    }
                     if let Ok(Some(checkpoint)) = idb.load(&part.id).await {
                         checkpoints.push(checkpoint);
                     }
                 }
-                groups.set(Some(group_reasons(reasons.iter().map(String::as_str))));
+                let (found, more) = grouped_reasons(&idb, &job).await;
+                groups.set(Some(found));
+                partial.set(more);
                 summary.set(summary_of(&checkpoints));
             });
         });
@@ -241,6 +284,7 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
                                 <ul class="reasons">
                                     {move || groups.get().unwrap_or_default().into_iter().map(|(reason, count)| view! { <li>{format!("{reason} ({count})")}</li> }).collect_view()}
                                 </ul>
+                                {move || partial.get().then(|| view! { <p class="muted">{format!("Causes of the first {GROUPED} failed records.")}</p> })}
                                 <p class="muted">"Fix the cause first: a mapping change or a pipeline on the cluster, or change the records here. Then only the failed records are sent again, with the same ids."</p>
                                 <label>"Rename fields (old=new, comma-separated)"
                                     <input type="text" class="repair-rename" prop:value=move || renames.get() on:input=move |ev| renames.set(event_target_value(&ev)) /></label>
