@@ -330,4 +330,19 @@ mod tests {
         assert!(wrong.contains("must be an http(s) URL"), "{wrong}");
         assert!(parse_site_config("{proxy:").unwrap_err().contains("not valid JSON"));
     }
+
+    #[test]
+    fn config_json_may_name_opensearch_dashboards() {
+        use crate::components::settings::parse_dashboards;
+        assert_eq!(
+            parse_dashboards(r#"{"proxy": "", "dashboards": "https://dash.example.com/"}"#),
+            Some("https://dash.example.com".into())
+        );
+        assert_eq!(
+            parse_dashboards(r#"{"dashboards": "javascript:alert(1)"}"#),
+            None,
+            "only http(s) links"
+        );
+        assert_eq!(parse_dashboards("{}"), None);
+    }
 }

@@ -671,3 +671,15 @@ test('an index that does not exist is created from the proposed mapping, with a 
   const doc = await (await fetch(`${OPENSEARCH}/sample-created/_doc/r7`)).json();
   assert.deepEqual(doc._source, { id: 'r7', status: 7, at: '2026-03-04T05:06:07Z', label: 'name 7', region: 'EU' });
 });
+
+test('the ingest pipeline field offers the cluster\'s pipelines by name', async () => {
+  const put = await fetch(`${OPENSEARCH}/_ingest/pipeline/add-geo`, {
+    method: 'PUT', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ description: 'adds geo fields', processors: [{ set: { field: 'geo', value: 'x' } }] }),
+  });
+  assert.ok(put.ok);
+  const { page } = await openPage();
+  const option = page.locator('#pipelines option[value="add-geo"]');
+  await option.waitFor({ state: 'attached' });
+  assert.equal(await option.textContent(), 'adds geo fields');
+});
