@@ -243,10 +243,42 @@ impl IdbStore {
             .collect())
     }
 
-    /// Removes one dead letter of a part (its record is indexed now).
-    pub async fn delete_dead_letter(&self, part_id: &str, offset: u64) -> Result<(), StoreError> {
-        let key = dead_letter_key(part_id, offset);
-        self.delete(DEAD_LETTERS, key.clone(), key).await
+    /// Removes dead letters of a part whose records are indexed now, in one transaction.
+    pub async fn delete_dead_letters(&self, part_id: &str, offsets: &[u64]) -> Result<(), StoreError> {
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let transaction = self.begin(DEAD_LETTERS, TransactionMode::Readwrite, "start a delete")?;
+        let object_store = transaction
+            .object_store(DEAD_LETTERS)
+            .map_err(|e| store_error("open a store", e))?;
+        for &offset in offsets {
+            let key = dead_letter_key(part_id, offset);
+            object_store
+                .delete(key.clone()..=key)
+                .primitive()
+                .map_err(|e| store_error("delete", e))?;
+        }
+        transaction
+            .commit()
+            .await
+            .map_err(|e| store_error("commit a delete", e))
+    }
+
+    /// How many dead letters a part holds (counted by IndexedDB, without reading them).
+    pub async fn count_dead_letters(&self, part_id: &str) -> Result<u64, StoreError> {
+        let transaction = self.begin(DEAD_LETTERS, TransactionMode::Readonly, "start a read")?;
+        let object_store = transaction
+            .object_store(DEAD_LETTERS)
+            .map_err(|e| store_error("open a store", e))?;
+        let count = object_store
+            .count()
+            .with_query(dead_letter_key(part_id, 0)..=dead_letter_key(part_id, u64::MAX))
+            .primitive()
+            .map_err(|e| store_error("count dead letters", e))?
+            .await
+            .map_err(|e| store_error("count dead letters", e))?;
+        Ok(u64::from(count))
     }
 
     /// Remembers the full (presigned) URL of a job's source, for resuming after a reload.

@@ -101,15 +101,7 @@ pub(crate) fn ImportForm(
         } else {
             Action::Index
         };
-        let field = id_field.get_untracked().trim().to_string();
-        if !field.is_empty() {
-            let pointer = if field.starts_with('/') {
-                field
-            } else {
-                format!("/{}", field.replace('.', "/"))
-            };
-            settings.id = IdStrategy::Field { pointer };
-        }
+        settings.id = IdStrategy::from_field(&id_field.get_untracked());
         let pipeline_name = pipeline.get_untracked().trim().to_string();
         settings.pipeline = (!pipeline_name.is_empty()).then_some(pipeline_name);
         if let Err(message) = settings.validate() {
@@ -315,16 +307,7 @@ impl Inspection {
         });
         let preview = Memo::new(move |_| {
             let choice = FormatChoice::parse(&format.get()).unwrap_or_default();
-            let field = id_field.get().trim().to_string();
-            let id = if field.is_empty() {
-                IdStrategy::Derived
-            } else if field.starts_with('/') {
-                IdStrategy::Field { pointer: field }
-            } else {
-                IdStrategy::Field {
-                    pointer: format!("/{}", field.replace('.', "/")),
-                }
-            };
+            let id = IdStrategy::from_field(&id_field.get());
             head.with(|head| {
                 head.as_ref().map(|read| {
                     read.as_ref().map_err(Clone::clone).map(|(bytes, complete)| {

@@ -30,10 +30,7 @@ struct PartLedger<'a> {
 impl RetryLedger for PartLedger<'_> {
     async fn settle(&self, indexed: &[u64], still_failing: &[DeadLetter]) -> Result<(), StoreError> {
         self.store.store(&self.part, still_failing).await?;
-        for offset in indexed {
-            self.store.delete_dead_letter(&self.part, *offset).await?;
-        }
-        Ok(())
+        self.store.delete_dead_letters(&self.part, indexed).await
     }
 }
 
@@ -123,9 +120,8 @@ async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Res
         }
         // The import's figures follow the repair (counted from what is still stored, so a retry interrupted and
         // resumed counts right); its settings stay those it ran with.
-        let remaining = count_dead_letters(&idb, &part.id).await?;
-        checkpoint.counters.failed = remaining;
-        checkpoint.counters.indexed = checkpoint.committed_records.saturating_sub(remaining);
+        let remaining = idb.count_dead_letters(&part.id).await.map_err(|e| e.to_string())?;
+        checkpoint.settle_repair(remaining);
         idb.save(&checkpoint).await.map_err(|e| e.to_string())?;
         let indexed_now = checkpoint.counters.indexed;
         part.progress.update(|p| {
@@ -134,20 +130,6 @@ async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Res
         });
     }
     Ok((indexed, failed))
-}
-
-/// How many dead letters a part holds, read a page at a time.
-async fn count_dead_letters(idb: &IdbStore, part: &str) -> Result<u64, String> {
-    let (mut count, mut from) = (0, 0);
-    loop {
-        let page = idb
-            .dead_letters_from(part, from, PAGE)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some(last) = page.last() else { return Ok(count) };
-        count += page.len() as u64;
-        from = last.offset + 1;
-    }
 }
 
 /// The failed records' reasons grouped, read a page at a time and at most [`GROUPED`] of them.

@@ -213,6 +213,13 @@ pub enum ResumeRefusal {
 }
 
 impl Checkpoint {
+    /// After a retry of failed records: `remaining` dead letters are still stored, every other committed record is
+    /// indexed. Counted from the store rather than added up, so a retry interrupted and run again counts right.
+    pub fn settle_repair(&mut self, remaining: u64) {
+        self.counters.failed = remaining;
+        self.counters.indexed = self.committed_records.saturating_sub(remaining);
+    }
+
     /// A checkpoint for a job that starts now from byte 0.
     pub fn start(job_id: impl Into<String>, source: SourceIdentity, settings: ImportSettings, now_ms: u64) -> Self {
         Checkpoint {

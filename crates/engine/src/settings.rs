@@ -46,6 +46,19 @@ pub enum IdStrategy {
 }
 
 impl IdStrategy {
+    /// The strategy for an id field as an analyst writes it (`id`, `user.id`, or a JSON pointer `/user/id`): an
+    /// empty field means derived ids. Shared by the CLI's `--id-field` and the page's form.
+    pub fn from_field(field: &str) -> Self {
+        let field = field.trim();
+        if field.is_empty() {
+            IdStrategy::Derived
+        } else {
+            IdStrategy::Field {
+                pointer: id_pointer(field),
+            }
+        }
+    }
+
     /// True when a replayed record gets the same `_id` again, which is what makes resume exact.
     pub fn is_deterministic(&self) -> bool {
         !matches!(self, IdStrategy::Auto)
@@ -193,6 +206,15 @@ impl Default for Tuning {
     }
 }
 
+/// `id` → `/id`, `user.id` → `/user/id`, `/user/id` stays (a JSON pointer, escaped as RFC 6901 says).
+pub fn id_pointer(field: &str) -> String {
+    if field.starts_with('/') {
+        field.to_string()
+    } else {
+        format!("/{}", field.replace('~', "~0").replace('/', "~1").replace('.', "/"))
+    }
+}
+
 /// 64-bit FNV-1a: small, stable across platforms and versions, good enough to tell settings or sources apart.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
@@ -224,6 +246,21 @@ mod tests {
             .contains("transforms"));
         // Known FNV-1a vector.
         assert_eq!(fnv1a64(b"a"), 0xaf63dc4c8601ec8c);
+    }
+
+    #[test]
+    fn id_fields_become_pointers() {
+        assert_eq!(id_pointer("id"), "/id");
+        assert_eq!(id_pointer("user.id"), "/user/id");
+        assert_eq!(id_pointer("/user/id"), "/user/id");
+        assert_eq!(id_pointer("a/b"), "/a~1b");
+        assert_eq!(IdStrategy::from_field("  "), IdStrategy::Derived);
+        assert_eq!(
+            IdStrategy::from_field(" user.id "),
+            IdStrategy::Field {
+                pointer: "/user/id".into()
+            }
+        );
     }
 
     #[test]

@@ -60,15 +60,6 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         .map_err(|error| format!("cannot set up HTTP: {error}"))
 }
 
-/// Adds the target's credentials to a request.
-pub fn authorize(request: reqwest::RequestBuilder, auth: &Auth) -> reqwest::RequestBuilder {
-    match auth {
-        Auth::None => request,
-        Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
-        Auth::Bearer(token) => request.bearer_auth(token),
-    }
-}
-
 /// Per-field transforms. They run in this order, whatever the order on the command line: renames, date parsing,
 /// drops, keep, then the fields that are set (so a constant survives --keep).
 #[derive(Debug, Clone, Default, Args)]
@@ -153,15 +144,6 @@ impl TransformArgs {
     }
 }
 
-/// `id` → `/id`, `user.id` → `/user/id`, `/user/id` stays.
-pub fn id_pointer(field: &str) -> String {
-    if field.starts_with('/') {
-        field.to_string()
-    } else {
-        format!("/{}", field.replace('~', "~0").replace('/', "~1").replace('.', "/"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,13 +179,5 @@ mod tests {
             ..TransformArgs::default()
         };
         assert!(bad.transforms().unwrap_err().contains("NAME=VALUE"));
-    }
-
-    #[test]
-    fn id_fields_become_pointers() {
-        assert_eq!(id_pointer("id"), "/id");
-        assert_eq!(id_pointer("user.id"), "/user/id");
-        assert_eq!(id_pointer("/user/id"), "/user/id");
-        assert_eq!(id_pointer("a/b"), "/a~1b");
     }
 }

@@ -12,7 +12,7 @@ use sluice_engine::mapping::{check_sample, propose_mapping, Conflict, IndexMappi
 use sluice_engine::preview::{cell_text, Preview, HEAD_BYTES, TABLE_ROWS};
 use sluice_engine::{ByteSource, FormatChoice, IdStrategy, ImportSettings};
 
-use crate::cli::{authorize, http_client, id_pointer, TargetArgs};
+use crate::cli::{http_client, TargetArgs};
 use crate::import::sink::Auth;
 use crate::import::source::{FileSource, UrlSource};
 
@@ -86,12 +86,7 @@ async fn preview(args: PreviewArgs) -> ExitCode {
         Ok(head) => head,
         Err(message) => return fail(&message),
     };
-    let id = match &args.id_field {
-        Some(field) => IdStrategy::Field {
-            pointer: id_pointer(field),
-        },
-        None => IdStrategy::Derived,
-    };
+    let id = IdStrategy::from_field(args.id_field.as_deref().unwrap_or_default());
     let max_record = ImportSettings::new("x").max_record_bytes;
     let sample = Preview::from_head(&bytes, complete, args.format, &id, max_record);
     let check = match &args.index {
@@ -194,7 +189,7 @@ async fn read_mapping(
     index: &str,
 ) -> Result<Option<IndexMapping>, String> {
     let url = format!("{base}/{index}/_mapping");
-    let response = authorize(client.get(&url), auth).send().await.map_err(|e| {
+    let response = auth.apply(client.get(&url)).send().await.map_err(|e| {
         format!(
             "cannot read the mapping of {index}: {}",
             crate::http_error::describe(&e)

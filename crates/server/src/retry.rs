@@ -14,7 +14,7 @@ use sluice_engine::repair::{group_reasons, retry_dead_letters, RetryLedger};
 use sluice_engine::transform::TransformContext;
 use sluice_engine::{CheckpointStore, DeadLetter, IdStrategy, ImportSettings, Tuning};
 
-use crate::cli::{http_client, id_pointer, TargetArgs, TransformArgs};
+use crate::cli::{http_client, TargetArgs, TransformArgs};
 use crate::import::sink::HttpSink;
 use crate::import::stores::{write_atomically, FileCheckpoints};
 use crate::import::TokioClock;
@@ -160,9 +160,7 @@ async fn retry(args: RetryArgs) -> ExitCode {
         settings.index = index.clone();
     }
     if let Some(field) = &args.id_field {
-        settings.id = IdStrategy::Field {
-            pointer: id_pointer(field),
-        };
+        settings.id = IdStrategy::from_field(field);
     }
     if let Some(pipeline) = &args.pipeline {
         settings.pipeline = (!pipeline.is_empty()).then(|| pipeline.clone());
@@ -242,9 +240,7 @@ async fn retry(args: RetryArgs) -> ExitCode {
     if let (Some(store), Some(mut checkpoint)) = (checkpoints, checkpoint) {
         // The import's figures follow the repair; its settings stay those it ran with.
         // Counted from what the file still holds, so an interrupted retry run again counts right.
-        let remaining = ledger.letters.borrow().len() as u64;
-        checkpoint.counters.failed = remaining;
-        checkpoint.counters.indexed = checkpoint.committed_records.saturating_sub(remaining);
+        checkpoint.settle_repair(ledger.letters.borrow().len() as u64);
         if let Err(error) = store.save(&checkpoint).await {
             eprintln!(
                 "sluice retry: the records were retried, but the checkpoint's counts could not be updated: {error}"

@@ -2,14 +2,17 @@
 //! loopback. Killed with SIGKILL mid-import and resumed; connection cuts; busy clusters; expired URLs.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
 use sluice_testkit::fault_proxy::{FaultProxy, ProxyFaults};
-use sluice_testkit::objects::ObjectServer;
-use sluice_testkit::opensearch::{Faults, OpenSearchServer, Options};
+use sluice_testkit::opensearch::Faults;
+
+mod common;
+
+use common::{text, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
@@ -61,41 +64,7 @@ fn dataset(records: usize, array: bool) -> Dataset {
     }
 }
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    opensearch: OpenSearchServer,
-    objects: ObjectServer,
-    dir: PathBuf,
-}
-
 impl World {
-    fn new(name: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let opensearch = runtime.block_on(OpenSearchServer::start(Options::default())).unwrap();
-        let objects = runtime.block_on(ObjectServer::start()).unwrap();
-        let dir = std::env::temp_dir().join(format!("sluice-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        World {
-            runtime,
-            opensearch,
-            objects,
-            dir,
-        }
-    }
-
-    fn url(&self, key: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        self.objects.presigned_url("127.0.0.1", "bucket", key, now, 3600)
-    }
-
     fn import(&self, source: &[&str], extra: &[&str]) -> std::process::Child {
         Command::new(BIN)
             .arg("import")
@@ -140,22 +109,8 @@ impl World {
     }
 }
 
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn finish(child: std::process::Child) -> Output {
     child.wait_with_output().unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 #[test]

@@ -1,50 +1,17 @@
 //! End-to-end: `sluice preview`, transforms on `sluice import`, and `sluice retry`, as a user runs them against the
 //! OpenSearch test server and the S3-like object server on loopback.
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use serde_json::{json, Value};
-use sluice_testkit::objects::ObjectServer;
-use sluice_testkit::opensearch::{OpenSearchServer, Options};
+
+mod common;
+
+use common::{text, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
-struct World {
-    runtime: tokio::runtime::Runtime,
-    opensearch: OpenSearchServer,
-    objects: ObjectServer,
-    dir: PathBuf,
-}
-
 impl World {
-    fn new(name: &str) -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let opensearch = runtime.block_on(OpenSearchServer::start(Options::default())).unwrap();
-        let objects = runtime.block_on(ObjectServer::start()).unwrap();
-        let dir = std::env::temp_dir().join(format!("sluice-cli-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        World {
-            runtime,
-            opensearch,
-            objects,
-            dir,
-        }
-    }
-
-    fn url(&self, key: &str) -> String {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        self.objects.presigned_url("127.0.0.1", "bucket", key, now, 3600)
-    }
-
     fn sluice(&self, args: &[&str]) -> Output {
         Command::new(BIN).args(args).output().unwrap()
     }
@@ -66,20 +33,6 @@ impl World {
     fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 /// 1000 sales records; every 100th has `status: "n/a"` where the others have a number.

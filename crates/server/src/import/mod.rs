@@ -19,7 +19,7 @@ use sluice_engine::{
     SourceIdentity, Tuning, Validation,
 };
 
-use crate::cli::{http_client, id_pointer, TargetArgs, TransformArgs};
+use crate::cli::{http_client, TargetArgs, TransformArgs};
 use sink::HttpSink;
 use source::{FileSource, Gunzip, UrlSource};
 use stores::{FileCheckpoints, FileDeadLetters};
@@ -157,9 +157,7 @@ fn settings_from(args: &ImportArgs) -> Result<ImportSettings, String> {
         ActionArg::Create => Action::Create,
     };
     settings.id = match (&args.id_field, args.auto_ids) {
-        (Some(field), _) => IdStrategy::Field {
-            pointer: id_pointer(field),
-        },
+        (Some(field), _) => IdStrategy::from_field(field),
         (None, true) => IdStrategy::Auto,
         (None, false) => IdStrategy::Derived,
     };

@@ -24,6 +24,17 @@ pub enum Auth {
     Bearer(String),
 }
 
+impl Auth {
+    /// Adds these credentials to a request.
+    pub fn apply(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match self {
+            Auth::None => request,
+            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
+            Auth::Bearer(token) => request.bearer_auth(token),
+        }
+    }
+}
+
 /// POSTs NDJSON bodies to `{base}/_bulk`.
 pub struct HttpSink {
     client: reqwest::Client,
@@ -44,16 +55,12 @@ impl HttpSink {
 
 impl BulkSink for HttpSink {
     async fn send(&self, body: Bytes) -> Result<SinkResponse, SinkError> {
-        let mut request = self
-            .client
-            .post(&self.url)
-            .header(CONTENT_TYPE, "application/x-ndjson")
-            .body(body);
-        request = match &self.auth {
-            Auth::None => request,
-            Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
-            Auth::Bearer(token) => request.bearer_auth(token),
-        };
+        let request = self.auth.apply(
+            self.client
+                .post(&self.url)
+                .header(CONTENT_TYPE, "application/x-ndjson")
+                .body(body),
+        );
         let response = request.send().await.map_err(|error| SinkError(describe(&error)))?;
         let status = response.status().as_u16();
         let retry_after = response

@@ -542,6 +542,20 @@ async fn mapping(State(shared): State<Arc<Shared>>, Path(index): Path<String>, h
     .await
 }
 
+/// GETs `path` from the upstream and reads its answer, for the calls the proxy answers itself. A 200 or 404 comes
+/// back with its body; anything else is the response to pass on as it is.
+async fn read_upstream(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<(StatusCode, Bytes), Response> {
+    let response = forward(upstream_request(shared, Method::GET, path, headers, None)).await;
+    let status = response.status();
+    if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
+        return Err(response);
+    }
+    let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    Ok((status, body))
+}
+
 /// `GET /_sluice/index/{index}`, for allowed indices: `{"exists": false}` or `{"exists": true, "mapping": <the
 /// GET _mapping answer>}`, always 200 when OpenSearch answered either way. The page asks this rather than
 /// `_mapping` itself so that a missing index, an ordinary answer before an import, is not a failed request.
@@ -549,21 +563,10 @@ async fn index_status(State(shared): State<Arc<Shared>>, Path(index): Path<Strin
     if !shared.config.indices.allows(&index) {
         return index_not_allowed(&index);
     }
-    let response = forward(upstream_request(
-        &shared,
-        Method::GET,
-        &format!("/{index}/_mapping"),
-        &headers,
-        None,
-    ))
-    .await;
-    let status = response.status();
-    if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
-        return response;
-    }
-    let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    let (status, body) = match read_upstream(&shared, &format!("/{index}/_mapping"), &headers).await {
+        Ok(answer) => answer,
+        Err(response) => return response,
+    };
     let answer = if status == StatusCode::OK {
         let mapping: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
         json!({ "exists": true, "mapping": mapping })
@@ -576,22 +579,11 @@ async fn index_status(State(shared): State<Arc<Shared>>, Path(index): Path<Strin
 /// `GET /_ingest/pipeline`, reduced to names and descriptions: processors can hold secrets (credentials in a
 /// script, an enrich policy's source) and the page only needs to offer the names.
 async fn pipelines(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    let response = forward(upstream_request(
-        &shared,
-        Method::GET,
-        "/_ingest/pipeline",
-        &headers,
-        None,
-    ))
-    .await;
-    let status = response.status();
     // OpenSearch answers 404 with `{}` when no pipeline exists.
-    if status != StatusCode::OK && status != StatusCode::NOT_FOUND {
-        return response;
-    }
-    let body = axum::body::to_bytes(response.into_body(), 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    let body = match read_upstream(&shared, "/_ingest/pipeline", &headers).await {
+        Ok((_, body)) => body,
+        Err(response) => return response,
+    };
     let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
     let names: serde_json::Map<String, serde_json::Value> = sluice_engine::mapping::pipeline_names(&parsed)
         .into_iter()
