@@ -9,7 +9,8 @@
 pub mod cli;
 pub mod http_error;
 pub mod import;
-pub mod policy;
+/// The proxy's rules live in the platform-free `sluice-proxy` crate, shared with the edge Worker.
+pub use sluice_proxy::policy;
 pub mod preview;
 pub mod retry;
 pub mod serve;

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+mod common;
+
+use common::security::{action, bulk, hostile_calls, send, Call, TOKEN};
 use sluice_server::policy::IndexPatterns;
 use sluice_server::serve::{router, ProxyConfig, UpstreamAuth};
 use sluice_testkit::objects::ObjectServer;
 use sluice_testkit::opensearch::{OpenSearchServer, Options};
 
-const TOKEN: &str = "analyst-token-1";
 const ORIGIN: &str = "https://tools.example.com";
 
 fn config(upstream: &str) -> ProxyConfig {
@@ -37,45 +38,6 @@ async fn start_proxy(config: ProxyConfig) -> String {
     format!("http://{address}")
 }
 
-struct Call {
-    method: &'static str,
-    path: String,
-    content_type: Option<&'static str>,
-    token: Option<&'static str>,
-    body: String,
-}
-
-fn bulk(body: impl Into<String>) -> Call {
-    Call {
-        method: "POST",
-        path: "/_bulk".into(),
-        content_type: Some("application/x-ndjson"),
-        token: Some(TOKEN),
-        body: body.into(),
-    }
-}
-
-async fn send(proxy: &str, call: &Call) -> (u16, Value, reqwest::header::HeaderMap) {
-    let mut request = reqwest::Client::new()
-        .request(call.method.parse().unwrap(), format!("{proxy}{}", call.path))
-        .body(call.body.clone());
-    if let Some(content_type) = call.content_type {
-        request = request.header("content-type", content_type);
-    }
-    if let Some(token) = call.token {
-        request = request.bearer_auth(token);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let text = response.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null), headers)
-}
-
-fn action(index: &str) -> String {
-    format!("{{\"index\":{{\"_index\":\"{index}\"}}}}\n{{\"a\":1}}\n")
-}
-
 #[tokio::test]
 async fn hostile_requests_never_reach_the_cluster() {
     let cluster = OpenSearchServer::start(Options::default()).await.unwrap();
@@ -84,230 +46,7 @@ async fn hostile_requests_never_reach_the_cluster() {
         ..config(&cluster.url())
     })
     .await;
-    let mut deep = String::new();
-    for i in 0..5000 {
-        deep.push_str(&format!(
-            "{{\"index\":{{\"_index\":\"logs-a\",\"_id\":\"{i}\"}}}}\n{{\"n\":{i}}}\n"
-        ));
-    }
-    deep.push_str(&action("secret"));
-    let cases: Vec<(&str, Call, u16, &str)> = vec![
-        (
-            "another endpoint",
-            Call {
-                method: "GET",
-                path: "/_cat/indices".into(),
-                content_type: None,
-                token: Some(TOKEN),
-                body: String::new(),
-            },
-            403,
-            "not_allowed",
-        ),
-        (
-            "a search",
-            Call {
-                method: "POST",
-                path: "/logs-a/_search".into(),
-                content_type: Some("application/json"),
-                token: Some(TOKEN),
-                body: "{}".into(),
-            },
-            403,
-            "not_allowed",
-        ),
-        (
-            "deleting an index",
-            Call {
-                method: "DELETE",
-                path: "/logs-a".into(),
-                content_type: None,
-                token: Some(TOKEN),
-                body: String::new(),
-            },
-            403,
-            "not_allowed",
-        ),
-        (
-            "a single-document write",
-            Call {
-                method: "POST",
-                path: "/logs-a/_doc".into(),
-                content_type: Some("application/json"),
-                token: Some(TOKEN),
-                body: "{}".into(),
-            },
-            403,
-            "not_allowed",
-        ),
-        (
-            "delete action",
-            bulk("{\"delete\":{\"_index\":\"logs-a\",\"_id\":\"1\"}}\n"),
-            403,
-            "action_not_allowed",
-        ),
-        (
-            "update action on line 3",
-            bulk(format!(
-                "{}{{\"update\":{{\"_index\":\"logs-a\",\"_id\":\"1\"}}}}\n{{\"doc\":{{}}}}\n",
-                action("logs-a")
-            )),
-            403,
-            "action_not_allowed",
-        ),
-        (
-            "another index on line 1",
-            bulk(action("secret")),
-            403,
-            "index_not_allowed",
-        ),
-        ("another index on line 10 001", bulk(deep), 403, "index_not_allowed"),
-        (
-            "a system index",
-            bulk(action(".opendistro_security")),
-            403,
-            "index_not_allowed",
-        ),
-        ("a wildcard index", bulk(action("logs-*")), 403, "index_not_allowed"),
-        (
-            "an escaped system index",
-            bulk("{\"index\":{\"_index\":\"\\u002ekibana\"}}\n{}\n"),
-            403,
-            "index_not_allowed",
-        ),
-        (
-            "duplicate _index keys",
-            bulk("{\"index\":{\"_index\":\"logs-a\",\"_index\":\"secret\"}}\n{}\n"),
-            403,
-            "malformed_action",
-        ),
-        (
-            "a forbidden path index",
-            Call {
-                path: "/secret/_bulk".into(),
-                ..bulk(action("logs-a"))
-            },
-            403,
-            "index_not_allowed",
-        ),
-        (
-            "an oversized body",
-            bulk(action("logs-a").repeat(40_000)),
-            413,
-            "body_too_large",
-        ),
-        (
-            "no token",
-            Call {
-                token: None,
-                ..bulk(action("logs-a"))
-            },
-            401,
-            "token_required",
-        ),
-        (
-            "a wrong token",
-            Call {
-                token: Some("guess"),
-                ..bulk(action("logs-a"))
-            },
-            401,
-            "token_invalid",
-        ),
-        (
-            "a wrong content type",
-            Call {
-                content_type: Some("text/plain"),
-                ..bulk(action("logs-a"))
-            },
-            415,
-            "content_type",
-        ),
-        (
-            "counting a forbidden index",
-            Call {
-                method: "GET",
-                path: "/secret/_count".into(),
-                content_type: None,
-                token: Some(TOKEN),
-                body: String::new(),
-            },
-            403,
-            "index_not_allowed",
-        ),
-        (
-            "the mapping of a forbidden index",
-            Call {
-                method: "GET",
-                path: "/secret/_mapping".into(),
-                content_type: None,
-                token: Some(TOKEN),
-                body: String::new(),
-            },
-            403,
-            "index_not_allowed",
-        ),
-        (
-            "the mapping of a system index",
-            Call {
-                method: "GET",
-                path: "/.opendistro_security/_mapping".into(),
-                content_type: None,
-                token: Some(TOKEN),
-                body: String::new(),
-            },
-            403,
-            "index_not_allowed",
-        ),
-        (
-            "every index's mapping",
-            Call {
-                method: "GET",
-                path: "/_mapping".into(),
-                content_type: None,
-                token: Some(TOKEN),
-                body: String::new(),
-            },
-            403,
-            "not_allowed",
-        ),
-        (
-            "creating an index without --allow-create-index",
-            Call {
-                method: "PUT",
-                path: "/logs-new".into(),
-                content_type: Some("application/json"),
-                token: Some(TOKEN),
-                body: "{}".into(),
-            },
-            403,
-            "create_index_disabled",
-        ),
-        (
-            "writing a pipeline",
-            Call {
-                method: "PUT",
-                path: "/_ingest/pipeline/evil".into(),
-                content_type: Some("application/json"),
-                token: Some(TOKEN),
-                body: "{\"processors\":[]}".into(),
-            },
-            403,
-            "not_allowed",
-        ),
-        (
-            "pipelines without a token",
-            Call {
-                method: "GET",
-                path: "/_ingest/pipeline".into(),
-                content_type: None,
-                token: None,
-                body: String::new(),
-            },
-            401,
-            "token_required",
-        ),
-    ];
+    let cases = hostile_calls();
     for (name, call, status, code) in &cases {
         let (got, body, _) = send(&proxy, call).await;
         let shown: String = body.to_string().chars().take(300).collect();

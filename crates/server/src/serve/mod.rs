@@ -9,24 +9,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use serde_json::json;
-use sluice_engine::bulk::ProxyError;
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
 use crate::http_error::describe;
-use crate::policy::{BulkGuard, IndexPatterns, Refusal};
+use sluice_proxy::policy::{BulkGuard, IndexPatterns, Refusal};
+use sluice_proxy::route::{error_body, index_status_answer, pipelines_answer, refusal_body, ProxyRules, Route};
 
 pub mod args;
-pub mod sigv4;
+pub use sluice_proxy::sigv4;
 
 /// How the proxy authenticates to OpenSearch.
 #[derive(Debug, Clone)]
@@ -73,6 +72,7 @@ pub struct ProxyConfig {
 
 struct Shared {
     config: ProxyConfig,
+    rules: ProxyRules,
     client: reqwest::Client,
     upstream: String,
     next_request_id: AtomicU64,
@@ -110,25 +110,22 @@ pub fn router(config: ProxyConfig) -> Result<Router, String> {
             HeaderValue::from_str(origin.trim_end_matches('/')).map_err(|_| format!("invalid origin '{origin}'"))
         })
         .collect::<Result<_, _>>()?;
+    let rules = ProxyRules {
+        indices: config.indices.clone(),
+        tokens: config.tokens.clone(),
+        allow_create_index: config.allow_create_index,
+        max_body: config.max_body,
+        serves_site: config.site.is_some(),
+    };
     let shared = Arc::new(Shared {
         config,
+        rules,
         client,
         upstream,
         next_request_id: AtomicU64::new(1),
     });
-    // Every route refuses unlisted methods with the proxy's own 403 (not a bare 405); HEAD /{index} and the site's
-    // static files share the fallback, since both are single-segment paths.
-    let app = Router::new()
-        .route("/", get(root).head(root).fallback(refuse_other))
-        .route("/_sluice/health", get(health).fallback(refuse_other))
-        .route("/_sluice/config", get(client_config).fallback(refuse_other))
-        .route("/_sluice/index/{index}", get(index_status).fallback(refuse_other))
-        .route("/_bulk", post(bulk_all).fallback(refuse_other))
-        .route("/{index}/_bulk", post(bulk_index).fallback(refuse_other))
-        .route("/{index}/_count", get(count).fallback(refuse_other))
-        .route("/{index}/_mapping", get(mapping).fallback(refuse_other))
-        .route("/_ingest/pipeline", get(pipelines).fallback(refuse_other))
-        .fallback(other_paths);
+    // One handler: the routing table is sluice-proxy's, shared with the edge Worker.
+    let app = Router::new().fallback(dispatch);
     let cors = CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PUT])
@@ -157,13 +154,78 @@ pub async fn serve(
 
 /// The proxy's own error response.
 pub fn proxy_error(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = json!({ "sluice_error": ProxyError { code: code.into(), message: message.into() } });
-    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    let body = error_body(code, &message.into());
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn refusal_response(refusal: Refusal) -> Response {
     let status = StatusCode::from_u16(refusal.status).unwrap_or(StatusCode::FORBIDDEN);
-    proxy_error(status, refusal.code, refusal.message)
+    let mut response = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        refusal_body(&refusal),
+    )
+        .into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"sluice\""),
+        );
+    }
+    response
+}
+
+/// Carries out the route sluice-proxy finds for the request, or answers with its refusal.
+async fn dispatch(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let route = match shared.rules.route(request.method().as_str(), request.uri().path()) {
+        Ok(route) => route,
+        Err(refusal) => return refusal_response(refusal),
+    };
+    let headers = request.headers().clone();
+    match route {
+        Route::Root => root(shared, &headers).await,
+        Route::Health => health(&shared).await,
+        Route::Config => (
+            [(header::CONTENT_TYPE, "application/json")],
+            shared.rules.client_config().to_string(),
+        )
+            .into_response(),
+        Route::IndexStatus(index) => index_status(&shared, &index, &headers).await,
+        Route::Bulk(index) => bulk(shared, index, headers, request.into_body()).await,
+        Route::Count(index) => {
+            forward(upstream_request(
+                &shared,
+                Method::GET,
+                &format!("/{index}/_count"),
+                &headers,
+                None,
+            ))
+            .await
+        }
+        Route::Mapping(index) => {
+            forward(upstream_request(
+                &shared,
+                Method::GET,
+                &format!("/{index}/_mapping"),
+                &headers,
+                None,
+            ))
+            .await
+        }
+        Route::Pipelines => pipelines(&shared, &headers).await,
+        Route::HeadIndex(index) => {
+            forward(upstream_request(
+                &shared,
+                Method::HEAD,
+                &format!("/{index}"),
+                &headers,
+                None,
+            ))
+            .await
+        }
+        Route::CreateIndex(index) => create_index(&shared, &index, request).await,
+        Route::Site => site_file(&shared, request).await,
+    }
 }
 
 async fn log_request(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
@@ -187,64 +249,22 @@ async fn log_request(State(shared): State<Arc<Shared>>, request: Request, next: 
     response
 }
 
-/// Compares in time independent of where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 async fn check_token(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let open = request.method() == Method::OPTIONS
-        || matches!(request.uri().path(), "/_sluice/config" | "/_sluice/health")
-        || (request.method() == Method::GET && shared.config.site.is_some() && !is_api_path(request.uri().path()));
-    if shared.config.tokens.is_empty() || open {
-        return next.run(request).await;
-    }
-    let given = request
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let valid = given.is_some_and(|given| {
-        shared.config.tokens.iter().fold(false, |found, token| {
-            found | constant_time_eq(token.as_bytes(), given.as_bytes())
-        })
-    });
-    if valid {
-        return next.run(request).await;
+        .and_then(|v| v.to_str().ok());
+    match shared
+        .rules
+        .authorize(request.method().as_str(), request.uri().path(), authorization)
+    {
+        Ok(()) => next.run(request).await,
+        Err(refusal) => refusal_response(refusal),
     }
-    let (code, message) = match given {
-        None => (
-            "token_required",
-            "this proxy requires an analyst token (Authorization: Bearer <token>); ask your admin for one",
-        ),
-        Some(_) => (
-            "token_invalid",
-            "the analyst token is not valid; check it or ask your admin for a new one",
-        ),
-    };
-    let mut response = proxy_error(StatusCode::UNAUTHORIZED, code, message);
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        HeaderValue::from_static("Bearer realm=\"sluice\""),
-    );
-    response
-}
-
-fn is_api_path(path: &str) -> bool {
-    path == "/_bulk"
-        || path.ends_with("/_bulk")
-        || path.ends_with("/_count")
-        || path.ends_with("/_mapping")
-        || path.starts_with("/_ingest/")
-        || path.starts_with("/_sluice/")
 }
 
 /// `GET /`: the web app when one is served and a browser asks for a page, the health report otherwise.
-async fn root(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+async fn root(shared: Arc<Shared>, headers: &HeaderMap) -> Response {
     let wants_page = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -259,11 +279,11 @@ async fn root(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response
             ),
         };
     }
-    health(State(shared)).await
+    health(&shared).await
 }
 
-async fn health(State(shared): State<Arc<Shared>>) -> Response {
-    let probe = match upstream_request(&shared, Method::GET, "/", &HeaderMap::new(), None) {
+async fn health(shared: &Shared) -> Response {
+    let probe = match upstream_request(shared, Method::GET, "/", &HeaderMap::new(), None) {
         Ok(request) => request.timeout(Duration::from_secs(5)).send().await,
         Err(message) => return proxy_error(StatusCode::INTERNAL_SERVER_ERROR, "signing_failed", message),
     };
@@ -286,60 +306,24 @@ async fn health(State(shared): State<Arc<Shared>>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
 }
 
-async fn client_config(State(shared): State<Arc<Shared>>) -> Response {
-    let body = json!({
-        "sluice": sluice_engine::VERSION,
-        "allowed_indices": shared.config.indices.patterns(),
-        "max_body_bytes": shared.config.max_body,
-        "token_required": !shared.config.tokens.is_empty(),
-        "create_index_allowed": shared.config.allow_create_index,
-    });
-    ([(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
-}
-
-/// `HEAD /{index}` (does the index exist), the site's files when `--site` is set, a refusal otherwise.
-async fn other_paths(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+/// A file of the site (`--site`).
+async fn site_file(shared: &Shared, request: Request) -> Response {
     let path = request.uri().path().to_string();
-    let segment = path
-        .strip_prefix('/')
-        .filter(|rest| !rest.is_empty() && !rest.contains('/'));
-    if let (&Method::HEAD, Some(index)) = (request.method(), segment) {
-        if !index.starts_with('_') {
-            let index = index.to_string();
-            return head_index(shared, &index, request.headers()).await;
-        }
-    }
-    if let (&Method::PUT, Some(index)) = (request.method(), segment) {
-        let index = index.to_string();
-        return create_index(shared, &index, request).await;
-    }
-    if let (true, Some(site)) = (
-        matches!(*request.method(), Method::GET | Method::HEAD),
-        &shared.config.site,
-    ) {
-        let service = ServeDir::new(site);
-        return match tower::ServiceExt::oneshot(service, request).await {
-            Ok(response) if response.status() != StatusCode::NOT_FOUND => response.map(Body::new),
-            _ => proxy_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("{path} is not part of the site"),
-            ),
-        };
-    }
-    refuse_other(request.method().clone(), request.uri().clone()).await
-}
-
-async fn refuse_other(method: Method, uri: axum::http::Uri) -> Response {
-    proxy_error(
-        StatusCode::FORBIDDEN,
-        "not_allowed",
-        format!(
-            "{method} {} is not allowed through this proxy; it only accepts bulk writes (POST /_bulk) to allowed \
-             indices and a few reads the web app needs (an allowed index's count and mapping, pipeline names)",
-            uri.path()
+    let Some(site) = &shared.config.site else {
+        return proxy_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{path} is not part of the site"),
+        );
+    };
+    match tower::ServiceExt::oneshot(ServeDir::new(site), request).await {
+        Ok(response) if response.status() != StatusCode::NOT_FOUND => response.map(Body::new),
+        _ => proxy_error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{path} is not part of the site"),
         ),
-    )
+    }
 }
 
 /// A request to the upstream with its credentials. The body is part of a SigV4 signature, so it is given here.
@@ -422,46 +406,15 @@ async fn forward(request: Result<reqwest::RequestBuilder, String>) -> Response {
     }
 }
 
-async fn bulk_all(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
-    bulk(shared, None, headers, body).await
-}
-
-async fn bulk_index(
-    State(shared): State<Arc<Shared>>,
-    Path(index): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    bulk(shared, Some(index), headers, body).await
-}
-
 async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMap, body: Body) -> Response {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.split(';').next().map(str::trim) != Some("application/x-ndjson") {
-        return proxy_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "content_type",
-            format!("bulk bodies must be sent as application/x-ndjson, not '{content_type}'"),
-        );
+    let header_text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    if let Err(refusal) = shared
+        .rules
+        .check_bulk_headers(header_text(header::CONTENT_TYPE), header_text(header::CONTENT_LENGTH))
+    {
+        return refusal_response(refusal);
     }
     let max_body = shared.config.max_body;
-    let too_large = || {
-        proxy_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the bulk body is over this proxy's limit of {max_body} bytes; send smaller batches"),
-        )
-    };
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|length| length > max_body)
-    {
-        return too_large();
-    }
     let mut guard = match BulkGuard::new(&shared.config.indices, path_index.as_deref()) {
         Ok(guard) => guard,
         Err(refusal) => return refusal_response(refusal),
@@ -481,7 +434,7 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
             }
         };
         if collected.len() + chunk.len() > max_body {
-            return too_large();
+            return refusal_response(shared.rules.body_too_large());
         }
         if let Err(refusal) = guard.feed(&chunk) {
             return refusal_response(refusal);
@@ -499,49 +452,6 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
     forward(upstream_request(&shared, Method::POST, &path, &headers, body)).await
 }
 
-async fn count(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
-    if !shared.config.indices.allows(&index) {
-        return index_not_allowed(&index);
-    }
-    forward(upstream_request(
-        &shared,
-        Method::GET,
-        &format!("/{index}/_count"),
-        &headers,
-        None,
-    ))
-    .await
-}
-
-async fn head_index(shared: Arc<Shared>, index: &str, headers: &HeaderMap) -> Response {
-    if !shared.config.indices.allows(index) {
-        return index_not_allowed(index);
-    }
-    forward(upstream_request(
-        &shared,
-        Method::HEAD,
-        &format!("/{index}"),
-        headers,
-        None,
-    ))
-    .await
-}
-
-/// `GET /{index}/_mapping`, for allowed indices: the page checks its sample against it before sending.
-async fn mapping(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
-    if !shared.config.indices.allows(&index) {
-        return index_not_allowed(&index);
-    }
-    forward(upstream_request(
-        &shared,
-        Method::GET,
-        &format!("/{index}/_mapping"),
-        &headers,
-        None,
-    ))
-    .await
-}
-
 /// GETs `path` from the upstream and reads its answer, for the calls the proxy answers itself. A 200 or 404 comes
 /// back with its body; anything else is the response to pass on as it is.
 async fn read_upstream(shared: &Shared, path: &str, headers: &HeaderMap) -> Result<(StatusCode, Bytes), Response> {
@@ -556,63 +466,35 @@ async fn read_upstream(shared: &Shared, path: &str, headers: &HeaderMap) -> Resu
     Ok((status, body))
 }
 
-/// `GET /_sluice/index/{index}`, for allowed indices: `{"exists": false}` or `{"exists": true, "mapping": <the
-/// GET _mapping answer>}`, always 200 when OpenSearch answered either way. The page asks this rather than
-/// `_mapping` itself so that a missing index, an ordinary answer before an import, is not a failed request.
-async fn index_status(State(shared): State<Arc<Shared>>, Path(index): Path<String>, headers: HeaderMap) -> Response {
-    if !shared.config.indices.allows(&index) {
-        return index_not_allowed(&index);
-    }
-    let (status, body) = match read_upstream(&shared, &format!("/{index}/_mapping"), &headers).await {
+/// `GET /_sluice/index/{index}`: `{"exists": false}` or `{"exists": true, "mapping": <the GET _mapping answer>}`,
+/// always 200 when OpenSearch answered either way. The page asks this rather than `_mapping` itself so that a
+/// missing index, an ordinary answer before an import, is not a failed request.
+async fn index_status(shared: &Shared, index: &str, headers: &HeaderMap) -> Response {
+    let (status, body) = match read_upstream(shared, &format!("/{index}/_mapping"), headers).await {
         Ok(answer) => answer,
         Err(response) => return response,
     };
-    let answer = if status == StatusCode::OK {
-        let mapping: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-        json!({ "exists": true, "mapping": mapping })
-    } else {
-        json!({ "exists": false })
-    };
+    let answer = index_status_answer(status.as_u16(), &body);
     ([(header::CONTENT_TYPE, "application/json")], answer.to_string()).into_response()
 }
 
-/// `GET /_ingest/pipeline`, reduced to names and descriptions: processors can hold secrets (credentials in a
-/// script, an enrich policy's source) and the page only needs to offer the names.
-async fn pipelines(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    // OpenSearch answers 404 with `{}` when no pipeline exists.
-    let body = match read_upstream(&shared, "/_ingest/pipeline", &headers).await {
+/// `GET /_ingest/pipeline`, reduced to names and descriptions.
+async fn pipelines(shared: &Shared, headers: &HeaderMap) -> Response {
+    let body = match read_upstream(shared, "/_ingest/pipeline", headers).await {
         Ok((_, body)) => body,
         Err(response) => return response,
     };
-    let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-    let names: serde_json::Map<String, serde_json::Value> = sluice_engine::mapping::pipeline_names(&parsed)
-        .into_iter()
-        .map(|(name, description)| (name, json!({ "description": description })))
-        .collect();
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        serde_json::Value::Object(names).to_string(),
+        pipelines_answer(&body).to_string(),
     )
         .into_response()
 }
 
-/// `PUT /{index}`: only with `--allow-create-index`, only for allowed indices, only a body of mappings and shard
-/// counts ([`check_create_index_body`](crate::policy::check_create_index_body)).
-async fn create_index(shared: Arc<Shared>, index: &str, request: Request) -> Response {
-    if !shared.config.allow_create_index {
-        return proxy_error(
-            StatusCode::FORBIDDEN,
-            "create_index_disabled",
-            format!(
-                "this proxy does not create indices; create '{index}' in OpenSearch, or ask the admin to start \
-                 `sluice serve` with --allow-create-index"
-            ),
-        );
-    }
-    if !shared.config.indices.allows(index) {
-        return index_not_allowed(index);
-    }
+/// `PUT /{index}` (routed only when index creation is allowed, for allowed indices): only a body of mappings and
+/// shard counts ([`check_create_index_body`](sluice_proxy::policy::check_create_index_body)).
+async fn create_index(shared: &Shared, index: &str, request: Request) -> Response {
     let headers = request.headers().clone();
     let body = match axum::body::to_bytes(request.into_body(), 1024 * 1024).await {
         Ok(body) => body,
@@ -624,36 +506,16 @@ async fn create_index(shared: Arc<Shared>, index: &str, request: Request) -> Res
             )
         }
     };
-    if let Err(refusal) = crate::policy::check_create_index_body(&body) {
+    if let Err(refusal) = sluice_proxy::policy::check_create_index_body(&body) {
         return refusal_response(refusal);
     }
     let body = (!body.is_empty()).then_some((body, "application/json"));
     forward(upstream_request(
-        &shared,
+        shared,
         Method::PUT,
         &format!("/{index}"),
         &headers,
         body,
     ))
     .await
-}
-
-fn index_not_allowed(index: &str) -> Response {
-    proxy_error(
-        StatusCode::FORBIDDEN,
-        "index_not_allowed",
-        format!("index '{index}' is not allowed by this proxy; ask the admin to allow it"),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn constant_time_comparison() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-    }
 }

@@ -4,6 +4,8 @@
 // Each test file uses its own part of this module.
 #![allow(dead_code)]
 
+pub mod security;
+
 use std::path::PathBuf;
 use std::process::Output;
 
