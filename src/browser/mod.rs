@@ -11,50 +11,15 @@
 //! - [`store::IdbStore`]: jobs, checkpoints and dead letters in IndexedDB;
 //! - [`tabs`]: one tab per job (Web Locks) and live progress for the other tabs (BroadcastChannel).
 
-pub mod clock;
-pub mod fetch_source;
 pub mod file_access;
 pub mod file_source;
 pub mod inspect;
-pub mod pieces;
 pub mod sink;
 pub mod store;
 pub mod tabs;
 
-use wasm_bindgen::prelude::wasm_bindgen;
-use wasm_bindgen::{JsCast, JsValue};
-
-// `DecompressionStream` is still behind web-sys's unstable flag; these two bindings are all Sluice needs.
-#[wasm_bindgen]
-extern "C" {
-    type DecompressionStream;
-    #[wasm_bindgen(constructor, catch)]
-    fn new(format: &str) -> Result<DecompressionStream, JsValue>;
-    #[wasm_bindgen(js_name = ReadableStream)]
-    type PipeableStream;
-    #[wasm_bindgen(method, js_name = pipeThrough)]
-    fn pipe_through(this: &PipeableStream, transform: &DecompressionStream) -> web_sys::ReadableStream;
-}
-
-/// The decompressed bytes of a gzip stream, through the browser's own `DecompressionStream` (native code, so
-/// inflating costs the tab almost nothing).
-pub fn gunzip(stream: &web_sys::ReadableStream) -> Result<web_sys::ReadableStream, String> {
-    let inflater = DecompressionStream::new("gzip").map_err(|e| {
-        format!(
-            "this browser cannot decompress gzip (DecompressionStream: {})",
-            js_error_text(&e)
-        )
-    })?;
-    Ok(stream.unchecked_ref::<PipeableStream>().pipe_through(&inflater))
-}
-
-/// A JavaScript error (or any thrown value) as text.
-pub fn js_error_text(value: &JsValue) -> String {
-    if let Some(error) = value.dyn_ref::<js_sys::Error>() {
-        return String::from(error.message());
-    }
-    value.as_string().unwrap_or_else(|| format!("{value:?}"))
-}
+// Shared with the edge Worker (crates/web-io): fetch-based sources, pieces, the clock, gunzip.
+pub use sluice_web_io::{clock, fetch_source, gunzip, js_error_text, pieces};
 
 /// `sluiceWasmMemoryBytes()` on the global object (the page's window, or the worker's scope): the size of this
 /// module's linear memory, which the browser benchmark reads (the JS heap figure does not include it).

@@ -61,7 +61,8 @@ pub struct FetchSource {
     position: u64,
 }
 
-pub(crate) async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
+/// A GET of `url` with `headers`, never answered from the HTTP cache; a network failure is transient.
+pub async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Response, SourceError> {
     let header_map = Headers::new().map_err(|e| SourceError::new(SourceErrorKind::Fatal, js_error_text(&e)))?;
     for (name, value) in headers {
         header_map
@@ -96,11 +97,13 @@ pub(crate) async fn fetch(url: &str, headers: &[(&str, String)]) -> Result<Respo
         .map_err(|_| SourceError::new(SourceErrorKind::Fatal, "fetch did not return a Response"))
 }
 
-pub(crate) fn header(response: &Response, name: &str) -> Option<String> {
+/// A response header's value.
+pub fn header(response: &Response, name: &str) -> Option<String> {
     response.headers().get(name).ok().flatten()
 }
 
-pub(crate) async fn body_text(response: &Response) -> String {
+/// A response's body as text (empty when it cannot be read), for error messages.
+pub async fn body_text(response: &Response) -> String {
     match response.text() {
         Ok(promise) => JsFuture::from(promise)
             .await
