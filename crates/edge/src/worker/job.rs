@@ -1,0 +1,530 @@
+//! One import job in one Durable Object. Its storage holds the manifest, the control record, each part's URL,
+//! checkpoint and dead letters ([`crate::layout`]). Each alarm runs one slice: up to `SLUICE_PART_PARALLELISM`
+//! unfinished parts through the engine's job driver until the slice's budget is spent, then re-arms the alarm.
+//!
+//! Nothing is kept only in memory: a slice first arms a watchdog alarm, so an isolate evicted or killed mid-slice is
+//! followed by another alarm, which resumes every part from its checkpoint (Range + If-Match, as in the browser).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use futures::channel::mpsc;
+use futures::future::join_all;
+use serde::Deserialize;
+use serde_json::json;
+use sluice_engine::job::{run_job, Command, JobIo, JobPlan};
+use sluice_engine::manifest::JobManifest;
+use sluice_engine::progress::Progress;
+use sluice_engine::{Checkpoint, JobStatus};
+use sluice_web_io::clock::BrowserClock;
+use sluice_web_io::fetch_source::FetchSource;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::future_to_promise;
+use web_sys::{Request, Response};
+
+use super::adapters::{MeteredSource, SliceControl, StoredCheckpoint, StoredDeadLetters, UpstreamSink};
+use super::js::{self, DurableObjectState, Storage};
+use super::upstream::Upstream;
+use crate::api::{job_view, parts_to_run, Control, Desired, JobView, NewUrls};
+use crate::config::EdgeConfig;
+use crate::layout;
+use crate::slice::SliceMeter;
+
+/// What the Worker sends to create a job.
+#[derive(Deserialize)]
+struct Create {
+    manifest: JobManifest,
+    urls: Vec<String>,
+}
+
+/// The job's Durable Object (the JavaScript class `SluiceJob` hands its events here).
+#[wasm_bindgen]
+pub struct JobObject {
+    inner: Rc<Job>,
+}
+
+struct Job {
+    storage: Storage,
+    config: Result<EdgeConfig, String>,
+    /// The slice running now, to reach its parts with a pause or cancel.
+    slice: RefCell<Option<Rc<SliceControl>>>,
+    /// Progress of the parts of the running slice (fresher than their checkpoints).
+    live: RefCell<Vec<Option<Progress>>>,
+    running: Cell<bool>,
+}
+
+#[wasm_bindgen]
+impl JobObject {
+    /// The object for `state`, configured from `env`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(state: DurableObjectState, env: JsValue) -> JobObject {
+        let config = super::config_from(&env);
+        JobObject {
+            inner: Rc::new(Job {
+                storage: state.storage(),
+                config,
+                slice: RefCell::new(None),
+                live: RefCell::new(Vec::new()),
+                running: Cell::new(false),
+            }),
+        }
+    }
+
+    /// A call from the Worker (`http://do/{action}`).
+    pub fn fetch(&self, request: Request) -> js_sys::Promise {
+        let job = self.inner.clone();
+        future_to_promise(async move { Ok(job.fetch(request).await.into()) })
+    }
+
+    /// The alarm: one slice of the import.
+    pub fn alarm(&self) -> js_sys::Promise {
+        let job = self.inner.clone();
+        future_to_promise(async move {
+            job.alarm().await.map_err(|message| JsValue::from_str(&message))?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn part_number(key: &str) -> Option<usize> {
+    key.split(':').nth(1)?.parse().ok()
+}
+
+impl Job {
+    async fn fetch(&self, request: Request) -> Response {
+        let url = web_sys::Url::new(&request.url()).ok();
+        let path = url.as_ref().map(|u| u.pathname()).unwrap_or_default();
+        let query_part = url
+            .as_ref()
+            .and_then(|u| u.search_params().get("part"))
+            .and_then(|p| p.parse().ok());
+        let answer = match (request.method().as_str(), path.trim_start_matches('/')) {
+            ("POST", "create") => self.create(&request).await,
+            ("GET", "status") => self.status().await,
+            ("POST", "pause") => self.command(Desired::Paused).await,
+            ("POST", "cancel") => self.command(Desired::Cancelled).await,
+            ("POST", "resume") => self.resume().await,
+            ("PUT", "urls") => self.replace_urls(&request).await,
+            ("GET", "dead-letters") => self.dead_letters(query_part).await,
+            ("DELETE", "delete") => self.delete().await,
+            _ => Err((404, "not_found", "no such call".to_string())),
+        };
+        answer.unwrap_or_else(|(status, code, message)| js::error_response(status, code, &message))
+    }
+
+    async fn load(&self) -> Result<Option<(JobManifest, Control, Vec<Option<Checkpoint>>)>, String> {
+        let Some(manifest) = self.storage.get_json::<JobManifest>(layout::MANIFEST).await? else {
+            return Ok(None);
+        };
+        let control = self
+            .storage
+            .get_json::<Control>(layout::CONTROL)
+            .await?
+            .unwrap_or_default();
+        let mut checkpoints = vec![None; manifest.parts.len()];
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.storage.list("cp:", after.as_deref(), 256).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (key, text) in page {
+                if let (Some(n), Ok(checkpoint)) = (part_number(&key), Checkpoint::from_json(text.as_bytes())) {
+                    if let Some(slot) = checkpoints.get_mut(n) {
+                        *slot = Some(checkpoint);
+                    }
+                }
+            }
+        }
+        Ok(Some((manifest, control, checkpoints)))
+    }
+
+    async fn view(&self) -> Result<JobView, Answer> {
+        match self.load().await.map_err(storage_error)? {
+            Some((manifest, control, checkpoints)) => {
+                Ok(job_view(&manifest, &control, &checkpoints, &self.live.borrow()))
+            }
+            None => Err((
+                404,
+                "job_not_found",
+                "there is no such job (it may have been deleted)".into(),
+            )),
+        }
+    }
+
+    async fn status(&self) -> Result<Response, Answer> {
+        Ok(js::json_response(200, &json!(self.view().await?)))
+    }
+
+    async fn create(&self, request: &Request) -> Result<Response, Answer> {
+        let body = js::request_bytes(request, 16 * 1024 * 1024)
+            .await
+            .map_err(|m| (400, "bad_request", m))?;
+        let create: Create = serde_json::from_slice(&body).map_err(|e| (400, "bad_request", e.to_string()))?;
+        if self
+            .storage
+            .get_text(layout::MANIFEST)
+            .await
+            .map_err(storage_error)?
+            .is_some()
+        {
+            return Err((409, "job_exists", "a job with this id exists".into()));
+        }
+        for (n, url) in create.urls.iter().enumerate() {
+            self.storage
+                .put_text(&layout::url_key(n), url)
+                .await
+                .map_err(storage_error)?;
+        }
+        self.storage
+            .put_json(layout::CONTROL, &Control::default())
+            .await
+            .map_err(storage_error)?;
+        // The manifest last: a job exists once it has one, and then it has everything.
+        self.storage
+            .put_json(layout::MANIFEST, &create.manifest)
+            .await
+            .map_err(storage_error)?;
+        self.storage.set_alarm(now_ms()).await.map_err(storage_error)?;
+        Ok(js::json_response(201, &json!(self.view().await?)))
+    }
+
+    async fn control(&self) -> Result<Control, Answer> {
+        if self
+            .storage
+            .get_text(layout::MANIFEST)
+            .await
+            .map_err(storage_error)?
+            .is_none()
+        {
+            return Err((
+                404,
+                "job_not_found",
+                "there is no such job (it may have been deleted)".into(),
+            ));
+        }
+        Ok(self
+            .storage
+            .get_json(layout::CONTROL)
+            .await
+            .map_err(storage_error)?
+            .unwrap_or_default())
+    }
+
+    async fn command(&self, desired: Desired) -> Result<Response, Answer> {
+        let mut control = self.control().await?;
+        control.desired = desired;
+        self.storage
+            .put_json(layout::CONTROL, &control)
+            .await
+            .map_err(storage_error)?;
+        self.storage.delete_alarm().await.map_err(storage_error)?;
+        if let Some(slice) = self.slice.borrow().as_ref() {
+            slice.command(match desired {
+                Desired::Cancelled => Command::Cancel,
+                _ => Command::Pause,
+            });
+        }
+        self.status().await
+    }
+
+    /// Runs the job again: after a pause or cancel, and after a failure once its cause is fixed (parts that failed
+    /// are tried again from their checkpoints).
+    async fn resume(&self) -> Result<Response, Answer> {
+        let mut control = self.control().await?;
+        control.desired = Desired::Running;
+        control.halted = None;
+        self.storage
+            .put_json(layout::CONTROL, &control)
+            .await
+            .map_err(storage_error)?;
+        if let Some((_, _, checkpoints)) = self.load().await.map_err(storage_error)? {
+            for (n, checkpoint) in checkpoints.into_iter().enumerate() {
+                if let Some(mut checkpoint) = checkpoint.filter(|c| c.status == JobStatus::Failed) {
+                    checkpoint.status = JobStatus::Paused;
+                    let saved = String::from_utf8_lossy(&checkpoint.to_json()).into_owned();
+                    self.storage
+                        .put_text(&layout::checkpoint_key(n), &saved)
+                        .await
+                        .map_err(storage_error)?;
+                }
+            }
+        }
+        if !self.running.get() {
+            self.storage.set_alarm(now_ms()).await.map_err(storage_error)?;
+        }
+        self.status().await
+    }
+
+    /// Fresh presigned URLs. Each is probed and must point at the object its part started with; then a job that
+    /// stopped (an expired URL) goes on.
+    async fn replace_urls(&self, request: &Request) -> Result<Response, Answer> {
+        let body = js::request_bytes(request, 16 * 1024 * 1024)
+            .await
+            .map_err(|m| (400, "bad_request", m))?;
+        let urls: NewUrls = serde_json::from_slice(&body).map_err(|e| (400, "bad_request", e.to_string()))?;
+        let Some((manifest, control, checkpoints)) = self.load().await.map_err(storage_error)? else {
+            return Err((
+                404,
+                "job_not_found",
+                "there is no such job (it may have been deleted)".into(),
+            ));
+        };
+        if urls.urls.len() != manifest.parts.len() {
+            return Err((
+                400,
+                "bad_request",
+                format!(
+                    "the job has {} objects; give one URL per object, in order (null keeps one)",
+                    manifest.parts.len()
+                ),
+            ));
+        }
+        for (n, url) in urls.urls.iter().enumerate() {
+            let (Some(url), Some(checkpoint)) = (url, &checkpoints[n]) else {
+                continue;
+            };
+            let label = &manifest.parts[n].label;
+            let (_, identity) = FetchSource::probe(url).await.map_err(|e| {
+                (
+                    400,
+                    "url_unreadable",
+                    format!("{label}: the new URL cannot be read: {}", e.message),
+                )
+            })?;
+            checkpoint.source.check_same_object(&identity).map_err(|why| {
+                (
+                    400,
+                    "different_object",
+                    format!("{label}: the new URL is not for this object: {why}"),
+                )
+            })?;
+        }
+        for (n, url) in urls.urls.iter().enumerate() {
+            if let Some(url) = url {
+                self.storage
+                    .put_text(&layout::url_key(n), url)
+                    .await
+                    .map_err(storage_error)?;
+            }
+        }
+        if control.desired == Desired::Running {
+            return self.resume().await;
+        }
+        self.status().await
+    }
+
+    /// The dead letters as NDJSON (`?part=N` for one part's), streamed a page of storage at a time.
+    async fn dead_letters(&self, part: Option<usize>) -> Result<Response, Answer> {
+        self.control().await?;
+        let prefix = match part {
+            Some(n) => layout::dead_letter_prefix(n),
+            None => "dl:".to_string(),
+        };
+        let storage = self.storage.clone();
+        struct Reading {
+            after: Option<String>,
+            pending: Option<(String, String)>,
+            done: bool,
+        }
+        let start = Reading {
+            after: None,
+            pending: None,
+            done: false,
+        };
+        let pages = futures::stream::unfold(start, move |mut reading| {
+            let storage = storage.clone();
+            let prefix = prefix.clone();
+            async move {
+                if reading.done {
+                    return None;
+                }
+                let mut out = Vec::new();
+                match storage.list(&prefix, reading.after.as_deref(), 500).await {
+                    Ok(page) if page.is_empty() => {
+                        layout::flush(&mut reading.pending, &mut out);
+                        reading.done = true;
+                    }
+                    Ok(page) => {
+                        reading.after = page.last().map(|(key, _)| key.clone());
+                        layout::join_pieces(page, &mut reading.pending, &mut out);
+                    }
+                    Err(message) => return Some((Err(JsValue::from_str(&message)), Reading { done: true, ..reading })),
+                }
+                Some((Ok(JsValue::from(js_sys::Uint8Array::from(out.as_slice()))), reading))
+            }
+        });
+        let stream = wasm_streams::ReadableStream::from_stream(pages).into_raw();
+        let init = web_sys::ResponseInit::new();
+        init.set_status(200);
+        let headers = web_sys::Headers::new().expect("Headers");
+        let _ = headers.set("content-type", "application/x-ndjson");
+        init.set_headers(&headers);
+        Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
+            .map_err(|e| (500, "internal", sluice_web_io::js_error_text(&e)))
+    }
+
+    async fn delete(&self) -> Result<Response, Answer> {
+        if let Some(slice) = self.slice.borrow().as_ref() {
+            slice.command(Command::Cancel);
+        }
+        self.storage.delete_alarm().await.map_err(storage_error)?;
+        self.storage.delete_all().await.map_err(storage_error)?;
+        Ok(js::json_response(200, &json!({"deleted": true})))
+    }
+
+    async fn alarm(&self) -> Result<(), String> {
+        if self.running.replace(true) {
+            return Ok(());
+        }
+        let result = self.slice().await;
+        self.running.set(false);
+        result
+    }
+
+    /// One slice: runs the parts due, then decides whether another alarm is needed.
+    async fn slice(&self) -> Result<(), String> {
+        let Some((manifest, control, checkpoints)) = self.load().await? else {
+            return Ok(());
+        };
+        if control.desired != Desired::Running || control.halted.is_some() {
+            return Ok(());
+        }
+        let config = match &self.config {
+            Ok(config) => config.clone(),
+            Err(message) => {
+                let halted = Control {
+                    halted: Some(format!("the Worker is misconfigured: {message}")),
+                    ..control
+                };
+                return self.storage.put_json(layout::CONTROL, &halted).await;
+            }
+        };
+        let due = parts_to_run(&checkpoints, config.part_parallelism);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let started = now_ms();
+        // The watchdog: if this isolate dies mid-slice, this alarm fires and the parts resume from their checkpoints.
+        self.storage.set_alarm(started + config.budget.wall_ms + 60_000).await?;
+        let slice = Rc::new(SliceControl::new(SliceMeter::new(config.budget, started)));
+        *self.slice.borrow_mut() = Some(slice.clone());
+        *self.live.borrow_mut() = vec![None; manifest.parts.len()];
+        let upstream = Upstream::new(&config);
+        let runs = due
+            .iter()
+            .map(|&n| self.run_part(n, &manifest, checkpoints[n].clone(), &upstream, slice.clone()));
+        let results = join_all(runs).await;
+        *self.slice.borrow_mut() = None;
+        self.live.borrow_mut().clear();
+        // Reloaded: a pause, cancel or new URLs may have come in while the slice ran.
+        let Some((_, mut control, checkpoints)) = self.load().await? else {
+            return Ok(());
+        };
+        control.active_ms += now_ms().saturating_sub(started);
+        control.slices += 1;
+        control.updated_at_ms = now_ms();
+        if let Some(message) = results.into_iter().find_map(Result::err) {
+            control.halted.get_or_insert(message);
+        }
+        self.storage.put_json(layout::CONTROL, &control).await?;
+        let more = control.desired == Desired::Running
+            && control.halted.is_none()
+            && !parts_to_run(&checkpoints, 1).is_empty();
+        if more {
+            self.storage.set_alarm(now_ms()).await
+        } else {
+            self.storage.delete_alarm().await
+        }
+    }
+
+    /// Runs part `n` until it completes, fails, or the slice ends. The error is the job's `last_error`.
+    async fn run_part(
+        &self,
+        n: usize,
+        manifest: &JobManifest,
+        checkpoint: Option<Checkpoint>,
+        upstream: &Upstream,
+        slice: Rc<SliceControl>,
+    ) -> Result<(), String> {
+        let part = &manifest.parts[n];
+        let url = self.storage.get_text(&layout::url_key(n)).await?.ok_or_else(|| {
+            format!(
+                "{}: the job has no URL for this object; give one with PUT /jobs/{{id}}/urls",
+                part.label
+            )
+        })?;
+        let (source, checkpoint) = match checkpoint {
+            Some(checkpoint) => (FetchSource::resume(&url, &checkpoint.source), checkpoint),
+            None => {
+                let (source, identity) = FetchSource::probe(&url)
+                    .await
+                    .map_err(|error| format!("{}: {}", part.label, error.message))?;
+                let checkpoint = Checkpoint::start(part.id.clone(), identity, manifest.settings.clone(), now_ms());
+                let saved = String::from_utf8_lossy(&checkpoint.to_json()).into_owned();
+                self.storage.put_text(&layout::checkpoint_key(n), &saved).await?;
+                (source, checkpoint)
+            }
+        };
+        let (sender, commands) = mpsc::unbounded();
+        slice.add(sender);
+        if slice.meter.spent().is_some() {
+            // The budget ran out while this part was being probed: it starts in the next slice.
+            return Ok(());
+        }
+        let sink = UpstreamSink {
+            upstream: upstream.clone(),
+            slice: slice.clone(),
+        };
+        let checkpoints = StoredCheckpoint {
+            storage: self.storage.clone(),
+            part: n,
+        };
+        let dead_letters = StoredDeadLetters {
+            storage: self.storage.clone(),
+            part: n,
+        };
+        let clock = BrowserClock;
+        let mut records_seen = checkpoint.committed_records;
+        let live = &self.live;
+        let meter_slice = slice.clone();
+        let mut on_progress = |progress: &Progress| {
+            if let Some(slot) = live.borrow_mut().get_mut(n) {
+                *slot = Some(progress.clone());
+            }
+            let fresh = progress.records.saturating_sub(records_seen);
+            records_seen = records_seen.max(progress.records);
+            meter_slice.end_if(meter_slice.meter.records(fresh, now_ms()));
+        };
+        let plan = JobPlan {
+            checkpoint,
+            tuning: manifest.tuning.clone(),
+            seed: now_ms() ^ n as u64,
+        };
+        let source = MeteredSource { inner: source, slice };
+        let io = JobIo {
+            sink: &sink,
+            checkpoints: &checkpoints,
+            dead_letters: &dead_letters,
+            clock: &clock,
+        };
+        let outcome = run_job(plan, source, io, commands, &mut on_progress).await;
+        if let Some(slot) = self.live.borrow_mut().get_mut(n) {
+            *slot = None;
+        }
+        outcome
+            .map(drop)
+            .map_err(|failure| format!("{}: {}", part.label, failure.message))
+    }
+}
+
+/// An error answer: status, code, message.
+type Answer = (u16, &'static str, String);
+
+fn storage_error(message: String) -> Answer {
+    (500, "storage", format!("the job's storage failed: {message}"))
+}
