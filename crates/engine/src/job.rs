@@ -120,6 +120,10 @@ pub enum Command {
     Pause,
     /// Stop now; save the checkpoint (status `cancelled`). Whatever was in flight is replayed on resume.
     Cancel,
+    /// Stop reading, send what was already read (the batch being built and the queued ones), let every request
+    /// finish (retries included), then save a checkpoint with status `paused`. The edge ends each of its slices
+    /// this way, so a slice commits everything it read up to its last complete record, however small its budget.
+    Drain,
 }
 
 /// Why a job stopped before the end.
@@ -338,6 +342,8 @@ struct Stop {
     failure: Option<(FailureKind, String)>,
     /// Wait for requests in flight (pause, bad input) or drop them (cancel, refusal).
     drain: bool,
+    /// Also send the queued batches and retry what the cluster asks to retry ([`Command::Drain`]).
+    send_queued: bool,
 }
 
 /// How many records the wrong-file guard looks at before it lets an import go on with no valid record yet.
@@ -418,6 +424,7 @@ where
             match event {
                 Event::Command(Some(Command::Pause)) => self.begin_stop(JobStatus::Paused, None, true),
                 Event::Command(Some(Command::Cancel)) => self.begin_stop(JobStatus::Cancelled, None, false),
+                Event::Command(Some(Command::Drain)) => self.begin_drain(),
                 // The controller went away: the job runs to its end.
                 Event::Command(None) => self.commands = None,
                 Event::Chunk(source, result) => self.on_chunk(source, result),
@@ -459,7 +466,7 @@ where
     }
 
     fn launch_queued(&mut self) {
-        if self.stop.is_some() {
+        if self.stop.as_ref().is_some_and(|stop| !stop.send_queued) {
             return;
         }
         while self.in_flight.len() < self.max_in_flight() {
@@ -746,7 +753,7 @@ where
         if self
             .stop
             .as_ref()
-            .is_some_and(|stop| !stop.drain || stop.status == JobStatus::Paused)
+            .is_some_and(|stop| !stop.send_queued && (!stop.drain || stop.status == JobStatus::Paused))
         {
             // Pausing or stopping: the unresolved records are replayed on resume.
             return;
@@ -794,7 +801,28 @@ where
         if !drain {
             self.in_flight = FuturesUnordered::new();
         }
-        self.stop = Some(Stop { status, failure, drain });
+        self.stop = Some(Stop {
+            status,
+            failure,
+            drain,
+            send_queued: false,
+        });
+    }
+
+    /// [`Command::Drain`]: the records read so far go out as batches; nothing more is read.
+    fn begin_drain(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        self.builder.flush();
+        self.take_batches();
+        self.reading = Reading::Gone;
+        self.stop = Some(Stop {
+            status: JobStatus::Paused,
+            failure: None,
+            drain: true,
+            send_queued: true,
+        });
     }
 
     /// Stores the dead letters of finished batches, then lets the watermark move and saves by policy.
@@ -844,6 +872,9 @@ where
     async fn check_end(&mut self) -> Result<Option<Result<Outcome, JobFailure>>, JobFailure> {
         if let Some(stop) = &self.stop {
             if stop.drain && !self.in_flight.is_empty() {
+                return Ok(None);
+            }
+            if stop.send_queued && !self.queue.is_empty() {
                 return Ok(None);
             }
             let status = stop.status;

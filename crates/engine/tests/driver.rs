@@ -487,3 +487,92 @@ fn transforms_change_what_is_sent_and_are_part_of_the_checkpoint() {
         "{message}"
     );
 }
+
+/// Sends a command to its own job after a number of chunks, as the edge does when a slice's budget is spent.
+struct CommandAfter {
+    inner: MemSource,
+    chunks: usize,
+    command: Command,
+    control: futures::channel::mpsc::UnboundedSender<Command>,
+}
+
+impl ByteSource for CommandAfter {
+    async fn open(&mut self, offset: u64) -> Result<(), SourceError> {
+        self.inner.open(offset).await
+    }
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, SourceError> {
+        if self.chunks == 0 {
+            let _ = self.control.unbounded_send(self.command);
+        }
+        self.chunks = self.chunks.saturating_sub(1);
+        self.inner.next_chunk().await
+    }
+}
+
+#[test]
+fn drain_sends_what_was_read_even_short_of_a_batch_and_commits_it() {
+    let data = lines(400);
+    let mut world = World::new(SimCluster::new(5, CALM));
+    // Batches far larger than what is read before the command: a pause would commit nothing.
+    world.tuning.batch_docs = 10_000;
+    let run = |command: Command| {
+        let (control, receiver) = futures::channel::mpsc::unbounded();
+        let source = CommandAfter {
+            inner: MemSource::new(data.clone(), 3, 300, 0.0),
+            chunks: 5,
+            command,
+            control,
+        };
+        let checkpoint = world
+            .checkpoints
+            .load()
+            .unwrap_or_else(|| Checkpoint::start("job", identity(data.len()), world.settings.clone(), 0));
+        let mut on_progress = |_: &Progress| {};
+        let job = run_job(
+            JobPlan {
+                checkpoint,
+                tuning: world.tuning.clone(),
+                seed: 7,
+            },
+            source,
+            JobIo {
+                sink: &world.sink,
+                checkpoints: &world.checkpoints,
+                dead_letters: &world.dead_letters,
+                clock: &world.clock,
+            },
+            receiver,
+            &mut on_progress,
+        );
+        poll_at_most(job, 1_000_000).unwrap().unwrap()
+    };
+    let paused = run(Command::Pause);
+    assert_eq!(paused.status, JobStatus::Paused);
+    assert_eq!(paused.checkpoint.committed_offset, 0, "a pause drops the unsent batch");
+    let drained = run(Command::Drain);
+    assert_eq!(drained.status, JobStatus::Paused);
+    let committed = drained.checkpoint.committed_offset as usize;
+    assert!(committed > 0 && committed < data.len(), "{committed}");
+    assert_eq!(
+        data[committed], b'\n',
+        "committed up to the end of the last complete record"
+    );
+    assert_eq!(
+        drained.checkpoint.committed_records as usize,
+        world.sink.index.borrow().docs.len(),
+        "everything read was sent and committed"
+    );
+    // Each drained slice moves forward: small slices always finish the job.
+    let mut last = committed;
+    for _ in 0..200 {
+        let outcome = run(Command::Drain);
+        if outcome.status == JobStatus::Completed {
+            assert_eq!(world.sink.index.borrow().docs.len(), 400);
+            return;
+        }
+        let now = outcome.checkpoint.committed_offset as usize;
+        assert!(now > last, "a slice made no progress at {now}");
+        last = now;
+    }
+    panic!("the job never completed");
+}
