@@ -1,7 +1,7 @@
 //! The budget of one alarm's slice of work. A Worker invocation has limits (CPU time, wall time, subrequests), and
 //! in production its clock only moves on I/O, so a slice is bounded by what it does (source bytes, records, requests)
-//! as well as by time. When any is spent the running parts are paused: their requests in flight finish, their
-//! checkpoints are saved, and the next alarm continues from them.
+//! as well as by time. When any is spent the running parts are drained (the engine's `Command::Drain`): what they
+//! read is sent, every request finishes, their checkpoints are saved, and the next alarm continues from them.
 
 use std::cell::Cell;
 

@@ -12,57 +12,9 @@ use sluice_testkit::opensearch::Faults;
 
 mod common;
 
-use common::{text, World};
+use common::{dataset, text, Dataset, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
-
-struct Dataset {
-    bytes: Vec<u8>,
-    good_ids: BTreeSet<String>,
-    bad_offsets: BTreeSet<u64>,
-}
-
-/// `records` records, one in 500 planted bad: not JSON, not an object, or a mapping conflict the cluster refuses.
-fn dataset(records: usize, array: bool) -> Dataset {
-    let mut bytes = Vec::new();
-    let mut good_ids = BTreeSet::new();
-    let mut bad_offsets = BTreeSet::new();
-    if array {
-        bytes.extend_from_slice(b"[\n");
-    }
-    for i in 0..records {
-        if array && i > 0 {
-            bytes.extend_from_slice(b",\n");
-        }
-        let offset = bytes.len() as u64;
-        let record = match i % 500 {
-            137 if !array => "{\"id\": \"broken".to_string(),
-            251 => format!("[\"not\", \"an object\", {i}]"),
-            389 => format!("{{\"id\":\"r{i}\",\"n\":\"not a number\",\"text\":\"conflict\"}}"),
-            _ => {
-                good_ids.insert(format!("r{i}"));
-                format!(
-                    "{{\"id\":\"r{i}\",\"n\":{i},\"text\":\"record {i} \\\"quoted\\\" é 日本\",\"tags\":[\"a\",\"b\"],\"nested\":{{\"k\":{i}}}}}"
-                )
-            }
-        };
-        if !good_ids.contains(&format!("r{i}")) {
-            bad_offsets.insert(offset);
-        }
-        bytes.extend_from_slice(record.as_bytes());
-        if !array {
-            bytes.push(b'\n');
-        }
-    }
-    if array {
-        bytes.extend_from_slice(b"\n]\n");
-    }
-    Dataset {
-        bytes,
-        good_ids,
-        bad_offsets,
-    }
-}
 
 impl World {
     fn import(&self, source: &[&str], extra: &[&str]) -> std::process::Child {

@@ -27,6 +27,8 @@ struct Store {
     now: Option<u64>,
     /// `(bucket/key, Range header or "-")` of each GET, oldest first.
     requests: Vec<(String, String)>,
+    /// Answer every GET with 503 SlowDown (logged all the same), as S3 does under load.
+    unavailable: bool,
 }
 
 /// A running object server. Dropping it stops it.
@@ -105,6 +107,12 @@ impl ObjectServer {
         lock(&self.store).now = unix_seconds;
     }
 
+    /// While set, every GET is logged and answered 503 SlowDown: a test can hold a reader at its resume point and
+    /// see where it asked to start.
+    pub fn set_unavailable(&self, unavailable: bool) {
+        lock(&self.store).unavailable = unavailable;
+    }
+
     /// The `Range` header of each GET so far (`-` when there was none).
     pub fn ranges(&self) -> Vec<String> {
         lock(&self.store)
@@ -171,6 +179,13 @@ async fn get_object(
         .unwrap_or("-")
         .to_string();
     store.requests.push((format!("{bucket}/{key}"), range.clone()));
+    if store.unavailable {
+        return s3_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SlowDown",
+            "Please reduce your request rate.",
+        );
+    }
     if let (Some(date), Some(expires)) = (query.get("X-Amz-Date"), query.get("X-Amz-Expires")) {
         let now = store.now.unwrap_or_else(|| {
             std::time::SystemTime::now()

@@ -45,10 +45,11 @@ impl SliceControl {
         }
     }
 
-    /// Ends the slice (parts pause) when the meter says its budget was just spent.
+    /// Ends the slice when the meter says its budget was just spent: each part sends what it has read and pauses
+    /// once it is all resolved, so every slice commits its work however small the budget.
     pub(crate) fn end_if(&self, spent: bool) {
         if spent {
-            self.command(Command::Pause);
+            self.command(Command::Drain);
         }
     }
 }

@@ -87,6 +87,10 @@ impl JobObject {
     }
 }
 
+/// How soon after a slice starts an alarm is due, in case the isolate dies: an alarm that fires while the slice
+/// still runs only re-arms this one, so a lost isolate costs at most this long.
+const WATCHDOG_MS: u64 = 5_000;
+
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
@@ -379,7 +383,8 @@ impl Job {
 
     async fn alarm(&self) -> Result<(), String> {
         if self.running.replace(true) {
-            return Ok(());
+            // A slice is running here: keep a watchdog armed, whatever the platform does with this alarm.
+            return self.storage.set_alarm(now_ms() + WATCHDOG_MS).await;
         }
         let result = self.slice().await;
         self.running.set(false);
@@ -410,7 +415,7 @@ impl Job {
         }
         let started = now_ms();
         // The watchdog: if this isolate dies mid-slice, this alarm fires and the parts resume from their checkpoints.
-        self.storage.set_alarm(started + config.budget.wall_ms + 60_000).await?;
+        self.storage.set_alarm(started + WATCHDOG_MS).await?;
         let slice = Rc::new(SliceControl::new(SliceMeter::new(config.budget, started)));
         *self.slice.borrow_mut() = Some(slice.clone());
         *self.live.borrow_mut() = vec![None; manifest.parts.len()];

@@ -6,6 +6,7 @@
 
 pub mod security;
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Output;
 
@@ -64,4 +65,53 @@ pub fn text(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// A generated source and what importing it must give.
+pub struct Dataset {
+    pub bytes: Vec<u8>,
+    pub good_ids: BTreeSet<String>,
+    pub bad_offsets: BTreeSet<u64>,
+}
+
+/// `records` records, one in 500 planted bad: not JSON, not an object, or a mapping conflict the cluster refuses.
+pub fn dataset(records: usize, array: bool) -> Dataset {
+    let mut bytes = Vec::new();
+    let mut good_ids = BTreeSet::new();
+    let mut bad_offsets = BTreeSet::new();
+    if array {
+        bytes.extend_from_slice(b"[\n");
+    }
+    for i in 0..records {
+        if array && i > 0 {
+            bytes.extend_from_slice(b",\n");
+        }
+        let offset = bytes.len() as u64;
+        let record = match i % 500 {
+            137 if !array => "{\"id\": \"broken".to_string(),
+            251 => format!("[\"not\", \"an object\", {i}]"),
+            389 => format!("{{\"id\":\"r{i}\",\"n\":\"not a number\",\"text\":\"conflict\"}}"),
+            _ => {
+                good_ids.insert(format!("r{i}"));
+                format!(
+                    "{{\"id\":\"r{i}\",\"n\":{i},\"text\":\"record {i} \\\"quoted\\\" é 日本\",\"tags\":[\"a\",\"b\"],\"nested\":{{\"k\":{i}}}}}"
+                )
+            }
+        };
+        if !good_ids.contains(&format!("r{i}")) {
+            bad_offsets.insert(offset);
+        }
+        bytes.extend_from_slice(record.as_bytes());
+        if !array {
+            bytes.push(b'\n');
+        }
+    }
+    if array {
+        bytes.extend_from_slice(b"\n]\n");
+    }
+    Dataset {
+        bytes,
+        good_ids,
+        bad_offsets,
+    }
 }

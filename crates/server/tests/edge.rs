@@ -1,0 +1,410 @@
+//! Sluice at the edge: the Worker (crates/edge, built by `./scripts/edge.sh build`) running in workerd from npm,
+//! against the OpenSearch test server and the S3-like object server on loopback. Jobs complete exactly through
+//! SIGKILLs of workerd, resume at their committed offsets, survive an expired URL, and the proxy at the edge refuses
+//! the security table's requests as `sluice serve` does.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+mod common;
+
+use common::security::{hostile_calls, Call, TOKEN};
+use common::{dataset, Dataset, World};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// workerd running the built Worker, on its own port and state directory.
+struct Edge {
+    child: Option<Child>,
+    port: u16,
+    state: PathBuf,
+    env: Vec<(String, String)>,
+    log: PathBuf,
+}
+
+impl Edge {
+    fn start(world: &World, name: &str, env: &[(&str, &str)]) -> Edge {
+        let built = repo().join("target/edge/sluice_edge_bg.wasm");
+        assert!(
+            built.is_file(),
+            "the edge Worker is not built: run ./scripts/edge.sh build (scripts/test.sh does) before these tests"
+        );
+        let state = world.dir.join(format!("edge-state-{name}"));
+        let mut all: Vec<(String, String)> = vec![
+            ("OPENSEARCH_URL".into(), world.opensearch.url()),
+            ("SLUICE_ALLOW_INDEX".into(), "logs-*,products".into()),
+            ("SLUICE_TOKENS".into(), TOKEN.into()),
+            ("EDGE_SITE_DIR".into(), "/nonexistent".into()),
+        ];
+        for (key, value) in env {
+            all.retain(|(k, _)| k != key);
+            all.push((key.to_string(), value.to_string()));
+        }
+        let mut edge = Edge {
+            child: None,
+            port: free_port(),
+            state,
+            env: all,
+            log: world.dir.join(format!("edge-{name}.log")),
+        };
+        edge.launch();
+        edge
+    }
+
+    fn launch(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        // edge.sh exec's workerd: the child is workerd itself, so a SIGKILL reaches it.
+        let child = Command::new("bash")
+            .arg(repo().join("scripts/edge.sh"))
+            .arg("run")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("EDGE_PORT", self.port.to_string())
+            .env("EDGE_STATE_DIR", &self.state)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if reqwest::blocking::get(format!("{}/_sluice/config", self.url())).is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "workerd did not start: {}",
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    /// SIGKILL, as a crash or an evicted machine would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let client = reqwest::blocking::Client::new();
+        let mut request = client
+            .request(method.parse().unwrap(), format!("{}{path}", self.url()))
+            .bearer_auth(TOKEN);
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn create(&self, job: Value) -> String {
+        let (status, answer) = self.call("POST", "/jobs", Some(job));
+        assert_eq!(status, 201, "{answer}");
+        answer["id"].as_str().unwrap().to_string()
+    }
+
+    fn status(&self, id: &str) -> Value {
+        let (status, view) = self.call("GET", &format!("/jobs/{id}"), None);
+        assert_eq!(status, 200, "{view}");
+        view
+    }
+
+    /// Polls the job until `done` holds for its view.
+    fn wait(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let view = self.status(id);
+            if done(&view) {
+                return view;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}: {view}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_finished(&self, id: &str) -> Value {
+        self.wait(id, "the job to finish", |v| v["status"] != "running")
+    }
+
+    fn dead_letter_offsets(&self, id: &str, part: Option<usize>) -> BTreeSet<u64> {
+        let query = part.map(|n| format!("?part={n}")).unwrap_or_default();
+        let response = reqwest::blocking::Client::new()
+            .get(format!("{}/jobs/{id}/dead-letters{query}", self.url()))
+            .bearer_auth(TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let text = response.text().unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let offsets: BTreeSet<u64> = lines.iter().map(|l| l["offset"].as_u64().unwrap()).collect();
+        assert_eq!(offsets.len(), lines.len(), "no dead letter twice");
+        assert!(lines
+            .iter()
+            .all(|l| l["reason"].as_str().is_some_and(|r| !r.is_empty())));
+        offsets
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn assert_exact(world: &World, index: &str, data: &Dataset) {
+    let ids: BTreeSet<String> = world.opensearch.ids(index).into_iter().collect();
+    assert_eq!(ids.len(), data.good_ids.len(), "one document per good record");
+    assert_eq!(ids, data.good_ids, "exactly the good records' ids");
+    assert_eq!(world.opensearch.doc_count(index), data.good_ids.len());
+}
+
+#[test]
+fn a_jsonl_job_completes_exactly_through_three_sigkills_resuming_at_its_committed_offsets() {
+    let world = World::new("edge-kills");
+    let data = dataset(100_000, false);
+    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
+    let size = data.bytes.len() as u64;
+    // Small slices, so the job runs many of them and a kill can land anywhere.
+    let mut edge = Edge::start(&world, "kills", &[("SLUICE_SLICE_MIB", "1")]);
+    let id = edge.create(json!({
+        "urls": [world.url("events.jsonl")], "index": "logs-edge", "format": "jsonl", "id_field": "id",
+    }));
+    let mut resumed_at = Vec::new();
+    for kill in 1..=3u64 {
+        let threshold = size * kill / 5;
+        edge.wait(&id, "progress before a kill", |v| {
+            v["committed_offset"].as_u64().unwrap() >= threshold || v["status"] != "running"
+        });
+        edge.kill();
+        // Held at its resume point: every GET answers 503 while we read where the job stands.
+        world.objects.set_unavailable(true);
+        let before = world.objects.requests().len();
+        edge.launch();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while world.objects.requests().len() == before {
+            assert!(Instant::now() < deadline, "the job did not resume after the restart");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let view = edge.status(&id);
+        assert_eq!(view["status"], "running", "{view}");
+        let committed = view["committed_offset"].as_u64().unwrap();
+        assert!(committed > 0 && committed < size, "killed mid-job: {view}");
+        let range = world.objects.requests()[before].1.clone();
+        assert_eq!(
+            range,
+            format!("bytes={committed}-"),
+            "the resume asks for the committed offset"
+        );
+        resumed_at.push(committed);
+        world.objects.set_unavailable(false);
+    }
+    let view = edge.wait_finished(&id);
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_exact(&world, "logs-edge", &data);
+    assert_eq!(view["indexed"], data.good_ids.len() as u64);
+    assert_eq!(view["failed"], data.bad_offsets.len() as u64);
+    assert_eq!(view["committed_offset"], size);
+    assert_eq!(edge.dead_letter_offsets(&id, None), data.bad_offsets);
+    // Every download after the first started at the end of a record (before its newline), never at 0 again.
+    let ranges = world.objects.ranges();
+    let starts: Vec<u64> = ranges
+        .iter()
+        .filter_map(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+        .filter(|&start| start > 0)
+        .collect();
+    assert!(starts.len() >= 3, "{ranges:?}");
+    assert!(starts.iter().all(|&s| data.bytes[s as usize] == b'\n'), "{starts:?}");
+    assert!(resumed_at.windows(2).all(|w| w[0] <= w[1]), "{resumed_at:?}");
+    eprintln!("resumed at {resumed_at:?} of {size} bytes; {} slices", view["slices"]);
+}
+
+#[test]
+fn a_job_of_two_objects_runs_its_parts_side_by_side_and_keeps_their_dead_letters_apart() {
+    let world = World::new("edge-parts");
+    let array = dataset(20_000, true);
+    let lines = dataset(20_000, false);
+    world.objects.put("bucket", "a.json", array.bytes.clone());
+    world.objects.put("bucket", "b.jsonl", lines.bytes.clone());
+    let edge = Edge::start(&world, "parts", &[("SLUICE_SLICE_MIB", "1")]);
+    // Derived ids: the two objects share record ids, and each record is its own document.
+    let id = edge.create(json!({"urls": [world.url("a.json"), world.url("b.jsonl")], "index": "logs-parts"}));
+    let view = edge.wait_finished(&id);
+    assert_eq!(view["status"], "completed", "{view}");
+    let good = array.good_ids.len() + lines.good_ids.len();
+    assert_eq!(world.opensearch.doc_count("logs-parts"), good);
+    assert_eq!(view["indexed"], good as u64);
+    assert_eq!(view["parts"][0]["failed"], array.bad_offsets.len() as u64);
+    assert_eq!(view["parts"][1]["failed"], lines.bad_offsets.len() as u64);
+    assert_eq!(edge.dead_letter_offsets(&id, Some(0)), array.bad_offsets);
+    assert_eq!(edge.dead_letter_offsets(&id, Some(1)), lines.bad_offsets);
+    assert!(view["slices"].as_u64().unwrap() > 1, "{view}");
+    // The list shows it; delete removes it.
+    let (_, list) = edge.call("GET", "/jobs", None);
+    assert!(
+        list["jobs"].as_array().unwrap().iter().any(|j| j["id"] == id.as_str()),
+        "{list}"
+    );
+    assert_eq!(edge.call("DELETE", &format!("/jobs/{id}"), None).0, 200);
+    assert_eq!(edge.call("GET", &format!("/jobs/{id}"), None).0, 404);
+    let (_, list) = edge.call("GET", "/jobs", None);
+    assert!(list["jobs"].as_array().unwrap().is_empty(), "{list}");
+}
+
+#[test]
+fn an_expired_url_stops_the_job_clearly_and_fresh_urls_finish_it() {
+    let world = World::new("edge-expiry");
+    let data = dataset(40_000, false);
+    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
+    world.objects.put("bucket", "other.jsonl", dataset(10, false).bytes);
+    let edge = Edge::start(&world, "expiry", &[("SLUICE_SLICE_MIB", "0.25")]);
+    let id = edge.create(json!({"urls": [world.url("events.jsonl")], "index": "logs-expiry", "id_field": "id"}));
+    edge.wait(&id, "some progress", |v| v["committed_offset"].as_u64().unwrap() > 0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    world.objects.set_now(Some(now + 7200));
+    let view = edge.wait_finished(&id);
+    assert_eq!(view["status"], "failed", "{view}");
+    let error = view["last_error"].as_str().unwrap();
+    assert!(error.contains("expired"), "{error}");
+    // Pause, resume and cancel answer with the view; a URL for another object is refused.
+    let other = world
+        .objects
+        .presigned_url("127.0.0.1", "bucket", "other.jsonl", now + 7200, 3600);
+    let (status, refused) = edge.call("PUT", &format!("/jobs/{id}/urls"), Some(json!({"urls": [other]})));
+    assert_eq!(
+        (status, refused["sluice_error"]["code"].as_str()),
+        (400, Some("different_object")),
+        "{refused}"
+    );
+    let fresh = world
+        .objects
+        .presigned_url("127.0.0.1", "bucket", "events.jsonl", now + 7200, 3600);
+    let (status, resumed) = edge.call("PUT", &format!("/jobs/{id}/urls"), Some(json!({"urls": [fresh]})));
+    assert_eq!(status, 200, "{resumed}");
+    let view = edge.wait_finished(&id);
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_exact(&world, "logs-expiry", &data);
+    assert_eq!(edge.dead_letter_offsets(&id, None), data.bad_offsets);
+}
+
+#[test]
+fn pause_resume_and_cancel_are_obeyed() {
+    let world = World::new("edge-control");
+    let data = dataset(60_000, false);
+    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
+    let edge = Edge::start(&world, "control", &[("SLUICE_SLICE_MIB", "0.5")]);
+    let id = edge.create(json!({"urls": [world.url("events.jsonl")], "index": "logs-control", "id_field": "id"}));
+    edge.wait(&id, "some progress", |v| v["committed_offset"].as_u64().unwrap() > 0);
+    let (status, paused) = edge.call("POST", &format!("/jobs/{id}/pause"), None);
+    assert_eq!(status, 200, "{paused}");
+    let paused = edge.wait(&id, "the pause", |v| v["parts"][0]["status"] != "running");
+    assert_eq!(paused["status"], "paused", "{paused}");
+    let indexed = world.opensearch.doc_count("logs-control");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        world.opensearch.doc_count("logs-control"),
+        indexed,
+        "nothing is sent while paused"
+    );
+    assert!(indexed < data.good_ids.len());
+    edge.call("POST", &format!("/jobs/{id}/cancel"), None);
+    assert_eq!(edge.status(&id)["status"], "cancelled");
+    let (status, _) = edge.call("POST", &format!("/jobs/{id}/resume"), None);
+    assert_eq!(status, 200);
+    let view = edge.wait_finished(&id);
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_exact(&world, "logs-control", &data);
+}
+
+#[test]
+fn the_proxy_at_the_edge_refuses_the_security_table_and_nothing_reaches_the_cluster() {
+    let world = World::new("edge-security");
+    let edge = Edge::start(&world, "security", &[("SLUICE_MAX_BODY_MIB", "1")]);
+    let client = reqwest::blocking::Client::new();
+    let send = |call: &Call| -> (u16, Value) {
+        let mut request = client
+            .request(call.method.parse().unwrap(), format!("{}{}", edge.url(), call.path))
+            .body(call.body.clone());
+        if let Some(content_type) = call.content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(token) = call.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().unwrap();
+        let status = response.status().as_u16();
+        (
+            status,
+            serde_json::from_str(&response.text().unwrap()).unwrap_or(Value::Null),
+        )
+    };
+    let cases = hostile_calls();
+    for (name, call, status, code) in &cases {
+        let (got, body) = send(call);
+        assert_eq!(got, *status, "{name}: {body}");
+        assert_eq!(body["sluice_error"]["code"], *code, "{name}: {body}");
+    }
+    let (_, body) = send(&cases[7].1);
+    assert!(
+        body["sluice_error"]["message"].as_str().unwrap().contains("line 10001"),
+        "{body}"
+    );
+    // The jobs API takes the same token and writes only to allowed indices.
+    let (status, _) = send(&Call {
+        method: "GET",
+        path: "/jobs".into(),
+        content_type: None,
+        token: None,
+        body: String::new(),
+    });
+    assert_eq!(status, 401);
+    let (status, body) = edge.call(
+        "POST",
+        "/jobs",
+        Some(json!({"urls": [world.url("x.jsonl")], "index": "secret"})),
+    );
+    assert_eq!(
+        (status, body["sluice_error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
+    assert_eq!(
+        world.opensearch.counts().requests,
+        0,
+        "no hostile request reached the cluster"
+    );
+    // And an allowed write passes with the cluster's answer.
+    let (status, body) = send(&common::security::bulk(common::security::action("logs-a")));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["index"]["status"], 201, "{body}");
+}
