@@ -38,8 +38,8 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $wasm_bindgen_vers
 fi
 
 if [ ! -x node_modules/.bin/wasm-opt ] || ! node_modules/.bin/wasm-opt --version | grep -q 'version 132' \
-  || [ ! -d node_modules/playwright-core ]; then
-  step "Installing node packages (binaryen's wasm-opt 132, playwright-core)"
+  || [ ! -d node_modules/playwright-core ] || [ ! -x node_modules/@cloudflare/workerd-linux-64/bin/workerd ]; then
+  step "Installing node packages (binaryen's wasm-opt 132, playwright-core, workerd)"
   npm ci --no-audit --no-fund
 fi
 
@@ -57,4 +57,4 @@ if ! have chromium || ! have chromedriver; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y --no-install-recommends chromium chromium-driver
 fi
 
-step "Tools ready: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}'), $(chromium --version 2>/dev/null | head -n1)"
+step "Tools ready: $(trunk --version), $(wasm-bindgen --version), wasm-opt $(node_modules/.bin/wasm-opt --version | awk '{print $3}'), workerd $(node_modules/@cloudflare/workerd-linux-64/bin/workerd --version | awk '{print $2}'), $(chromium --version 2>/dev/null | head -n1)"

@@ -10,14 +10,18 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "Formatting"
 cargo fmt --all --check
 
-step "Lints (native workspace, then the web app for wasm32)"
+step "Lints (native workspace, then the web app and the edge Worker for wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p sluice --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p sluice-edge --target wasm32-unknown-unknown -- -D warnings
 
 step "Engine for wasm32-unknown-unknown"
 cargo build -p sluice-engine --target wasm32-unknown-unknown
 
-step "Tests: unit, property (crash-resume) and driver scenarios"
+step "Edge Worker: wasm-bindgen build for workerd (crates/server/tests/edge.rs runs it)"
+./scripts/edge.sh build
+
+step "Tests: unit, property (crash-resume), driver scenarios, CLI, proxy and edge (workerd) end to end"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 cargo test --workspace 2>&1 | tee "$results"

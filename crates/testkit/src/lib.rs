@@ -10,6 +10,7 @@
 
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod fault_proxy;
 pub mod objects;
 pub mod opensearch;
