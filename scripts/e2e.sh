@@ -10,6 +10,7 @@ source scripts/env.sh
 [ -f dist/index.html ] || { echo "dist/ is missing: run 'trunk build --release' first" >&2; exit 1; }
 
 objects_port=39000 cut_port=39001 control_port=39002 opensearch_port=39200 site_port=38080 token_site_port=38081
+edge_port=38082
 moto_port=39500
 records=100000
 cargo build -p sluice-server -p sluice-testkit --bins
@@ -24,13 +25,21 @@ pids="$pids $!"
 SLUICE_TOKENS=e2e-analyst-token target/debug/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" \
   --allow-index 'sample*' --site dist --listen "127.0.0.1:$token_site_port" > target/e2e/token-proxy.log 2>&1 &
 pids="$pids $!"
+[ -f target/edge/sluice_edge_bg.wasm ] || ./scripts/edge.sh build
+rm -rf target/e2e/edge-site target/e2e/edge-state
+cp -r dist target/e2e/edge-site
+echo '{"proxy": "", "edge": ""}' > target/e2e/edge-site/config.json
+EDGE_PORT=$edge_port EDGE_STATE_DIR=target/e2e/edge-state EDGE_SITE_DIR=target/e2e/edge-site \
+  OPENSEARCH_URL="http://127.0.0.1:$opensearch_port" SLUICE_ALLOW_INDEX='sample*' SLUICE_SLICE_MIB=4 \
+  ./scripts/edge.sh run > target/e2e/edge.log 2>&1 &
+pids="$pids $!"
 # moto's own global CORS (flask-cors, exposing no headers) is off: the bucket's CORS rules answer, as on S3.
 MOTO_DISABLE_GLOBAL_CORS=true .tools/venv/bin/moto_server -H 127.0.0.1 -p "$moto_port" > target/e2e/moto.log 2>&1 &
 pids="$pids $!"
 trap 'kill $pids 2>/dev/null || true' EXIT
 for url in "http://127.0.0.1:$opensearch_port/" "http://127.0.0.1:$site_port/_sluice/config" \
   "http://127.0.0.1:$token_site_port/_sluice/health" "http://127.0.0.1:$control_port/counts" \
-  "http://127.0.0.1:$moto_port/moto-api/"; do
+  "http://127.0.0.1:$moto_port/moto-api/" "http://127.0.0.1:$edge_port/_sluice/config"; do
   for _ in $(seq 200); do curl -fs "$url" >/dev/null 2>&1 && break; sleep 0.1; done
 done
 # A server that exited (its port taken by a leftover process, say) fails the run here, with its reason, rather
@@ -42,7 +51,7 @@ done
 moto_url=$(.tools/venv/bin/python tests/e2e/moto_setup.py "http://127.0.0.1:$moto_port" \
   "http://127.0.0.1:$site_port" "http://127.0.0.1:$objects_port/sample/events.jsonl")
 
-SLUICE_E2E_OPENSEARCH="http://127.0.0.1:$opensearch_port" SLUICE_E2E_MOTO_URL="$moto_url" SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" \
+SLUICE_E2E_OPENSEARCH="http://127.0.0.1:$opensearch_port" SLUICE_E2E_MOTO_URL="$moto_url" SLUICE_E2E_SITE="http://127.0.0.1:$site_port/" SLUICE_E2E_TOKEN_SITE="http://127.0.0.1:$token_site_port/" SLUICE_E2E_EDGE_SITE="http://127.0.0.1:$edge_port/" \
 SLUICE_E2E_OBJECTS="http://127.0.0.1:$objects_port" SLUICE_E2E_CUT_OBJECTS="http://127.0.0.1:$cut_port" \
 SLUICE_E2E_CONTROL="http://127.0.0.1:$control_port" SLUICE_E2E_RECORDS="$records" \
   node --test --test-concurrency=1 ${SLUICE_E2E_FILTER:+--test-name-pattern "$SLUICE_E2E_FILTER"} tests/e2e/

@@ -4,6 +4,8 @@ use leptos::prelude::*;
 
 use crate::components::diagnostics::{engine_self_check, EngineCheck};
 #[cfg(target_arch = "wasm32")]
+use crate::components::edge::{EdgeCard, EdgeJob};
+#[cfg(target_arch = "wasm32")]
 use crate::components::form::ImportForm;
 #[cfg(target_arch = "wasm32")]
 use crate::components::job_card::{human_bytes, JobCard};
@@ -64,6 +66,8 @@ fn Importer() -> impl IntoView {
     let create_allowed = RwSignal::new(false);
     let dashboards: RwSignal<Option<String>> = RwSignal::new(None);
     let proxy_problem: RwSignal<Option<String>> = RwSignal::new(None);
+    let edge: RwSignal<Option<String>> = RwSignal::new(None);
+    let edge_jobs: RwSignal<Vec<EdgeJob>> = RwSignal::new(crate::components::edge::remembered());
     // Live figures of jobs another tab is running.
     crate::browser::tabs::listen(move |job_id, part, figures| {
         jobs.with_untracked(|list| {
@@ -81,12 +85,13 @@ fn Importer() -> impl IntoView {
     {
         let runner = runner.clone();
         leptos::task::spawn_local(async move {
-            let (proxy, links) = site_config().await;
-            match proxy {
+            let config = site_config().await;
+            match config.proxy {
                 Ok(proxy) => runner.proxy.set(proxy),
                 Err(message) => proxy_problem.set(Some(message)),
             }
-            dashboards.set(links);
+            dashboards.set(config.dashboards);
+            edge.set(config.edge);
             ready.set(true);
             match load_proxy_config(&runner.proxy.get_untracked()).await {
                 Ok(info) => {
@@ -109,6 +114,14 @@ fn Importer() -> impl IntoView {
         });
     }
     let token = runner.token;
+    let handed_over = move |job: EdgeJob| {
+        edge_jobs.update(|list| list.insert(0, job));
+        crate::components::edge::remember(&edge_jobs.get_untracked());
+    };
+    let forget_edge_job = Callback::new(move |id: String| {
+        edge_jobs.update(|list| list.retain(|job| job.id != id));
+        crate::components::edge::remember(&edge_jobs.get_untracked());
+    });
     let start = {
         let runner = runner.clone();
         move |request: ImportRequest| {
@@ -130,7 +143,8 @@ fn Importer() -> impl IntoView {
                     } />
             </div>
         })}
-        <ImportForm allowed=allowed ready=ready on_start=start proxy=runner.proxy token=runner.token create_allowed=create_allowed />
+        <ImportForm allowed=allowed ready=ready on_start=start proxy=runner.proxy token=runner.token create_allowed=create_allowed
+            edge=edge on_edge_job=handed_over />
         <label class="setting">
             <input type="checkbox" prop:checked=move || auto_resume.get()
                 on:change=move |ev| {
@@ -186,7 +200,12 @@ fn Importer() -> impl IntoView {
                 } />
                 {move || import_problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
             </div>
-            {move || jobs.with(Vec::is_empty).then(|| view! { <p class="muted">"No imports yet."</p> })}
+            {move || (jobs.with(Vec::is_empty) && edge_jobs.with(Vec::is_empty)).then(|| view! { <p class="muted">"No imports yet."</p> })}
+            <For
+                each=move || edge_jobs.get()
+                key=|job| job.id.clone()
+                children=move |job| view! { <EdgeCard job=job token=token on_forget=forget_edge_job /> }
+            />
             <For
                 each=move || jobs.get()
                 key=|job| job.id.clone()

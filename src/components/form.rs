@@ -20,6 +20,8 @@ pub(crate) fn ImportForm(
     proxy: RwSignal<String>,
     token: RwSignal<Option<String>>,
     create_allowed: RwSignal<bool>,
+    edge: RwSignal<Option<String>>,
+    on_edge_job: impl Fn(crate::components::edge::EdgeJob) + 'static + Clone,
 ) -> impl IntoView {
     use sluice_engine::{Action, Tuning};
     let urls = RwSignal::new(String::new());
@@ -37,6 +39,7 @@ pub(crate) fn ImportForm(
     let checkpoint_every = RwSignal::new("5".to_string());
     let pipeline = RwSignal::new(String::new());
     let problem: RwSignal<Option<String>> = RwSignal::new(None);
+    let at_edge = RwSignal::new(false);
     let inspected = Inspection::new(urls, files, format, id_field, index, proxy, token);
     let pipelines: RwSignal<Vec<(String, Option<String>)>> = RwSignal::new(Vec::new());
     Effect::new(move |_| {
@@ -108,6 +111,35 @@ pub(crate) fn ImportForm(
             return problem.set(Some(format!("Index: {message}")));
         }
         problem.set(None);
+        if let (true, Some(edge_base)) = (at_edge.get_untracked(), edge.get_untracked()) {
+            let body = match crate::components::edge::new_job_body(&list, picked.len(), &settings, &tuning) {
+                Ok(body) => body,
+                Err(message) => return problem.set(Some(message)),
+            };
+            let first = sluice_engine::source_url::redact(&list[0]);
+            let more = list.len() - 1;
+            let title = if more == 0 {
+                format!("{first} → {}", settings.index)
+            } else {
+                format!("{first} and {more} more → {}", settings.index)
+            };
+            let on_edge_job = on_edge_job.clone();
+            leptos::task::spawn_local(async move {
+                let key = token.get_untracked();
+                match crate::components::edge::hand_over(&edge_base, key.as_deref(), &body).await {
+                    Ok(id) => {
+                        on_edge_job(crate::components::edge::EdgeJob {
+                            id,
+                            edge: edge_base,
+                            title,
+                        });
+                        urls.set(String::new());
+                    }
+                    Err(message) => problem.set(Some(message)),
+                }
+            });
+            return;
+        }
         on_start(ImportRequest {
             urls: list,
             files: picked,
@@ -243,6 +275,13 @@ pub(crate) fn ImportForm(
                 choices=inspected.choices create_allowed=create_allowed create=inspected.create_callback()
                 create_problem=inspected.create_problem />
             {move || problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
+            {move || edge.get().is_some().then(|| view! {
+                <label class="setting at-edge">
+                    <input type="checkbox" id="run-at-edge" prop:checked=move || at_edge.get()
+                        on:change=move |ev| at_edge.set(event_target_checked(&ev)) />
+                    " Run at the edge (keeps going when this tab closes)"
+                </label>
+            })}
             <button type="submit" disabled=move || !ready.get()>"Import"</button>
         </form>
     }

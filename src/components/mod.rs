@@ -2,6 +2,7 @@
 //! [`crate::runner`]), the judgement (preview, mapping check, repair) in the engine.
 
 pub mod diagnostics;
+pub mod edge;
 pub mod settings;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,29 +1,46 @@
 //! Deploy-time and per-browser settings: `config.json` beside the page, the proxy's own configuration, what this
 //! browser remembers (local and session storage), and the storage Sluice uses.
 
-/// The proxy's address from `config.json` beside the page (`{"proxy": "https://proxy.example.com"}`): deploy-time
-/// configuration, no rebuild. Without the file, the proxy is the page's own origin (`sluice serve --site`).
+/// What `config.json` beside the page says: deploy-time configuration, no rebuild.
 #[cfg(target_arch = "wasm32")]
-pub(crate) async fn site_config() -> (Result<String, String>, Option<String>) {
+pub(crate) struct SiteConfig {
+    /// The proxy's base URL (`""`: this site's own origin), or why the file could not be used.
+    pub proxy: Result<String, String>,
+    /// OpenSearch Dashboards, for the finished card's Discover link.
+    pub dashboards: Option<String>,
+    /// The edge that runs imports with no tab open ([`crate::components::edge`]).
+    pub edge: Option<String>,
+}
+
+/// Reads `config.json` (`{"proxy": "https://proxy.example.com", "dashboards": …, "edge": …}`). Without the file,
+/// the proxy is the page's own origin (`sluice serve --site`) and there is no edge.
+#[cfg(target_arch = "wasm32")]
+pub(crate) async fn site_config() -> SiteConfig {
+    let same_origin = |proxy| SiteConfig {
+        proxy,
+        dashboards: None,
+        edge: None,
+    };
     let response = match gloo_net::http::Request::get("config.json").send().await {
         Ok(response) => response,
         // Offline or blocked: the same origin is the best guess, and the proxy check below reports the rest.
-        Err(_) => return (Ok(String::new()), None),
+        Err(_) => return same_origin(Ok(String::new())),
     };
     if response.status() == 404 {
-        return (Ok(String::new()), None);
+        return same_origin(Ok(String::new()));
     }
     let text = response.text().await.unwrap_or_default();
     if !response.ok() {
-        return (
-            Err(format!(
-                "This site's config.json could not be read (HTTP {}); using this site's own address for the proxy.",
-                response.status()
-            )),
-            None,
-        );
+        return same_origin(Err(format!(
+            "This site's config.json could not be read (HTTP {}); using this site's own address for the proxy.",
+            response.status()
+        )));
     }
-    (parse_site_config(&text), parse_dashboards(&text))
+    SiteConfig {
+        proxy: parse_site_config(&text),
+        dashboards: parse_dashboards(&text),
+        edge: crate::components::edge::parse_edge(&text),
+    }
 }
 
 /// Reads `config.json`: `{"proxy": "<base URL>"}`; an absent or empty `proxy` means the page's own origin.

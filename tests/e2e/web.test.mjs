@@ -10,6 +10,8 @@ import { chromium } from 'playwright-core';
 
 const SITE = process.env.SLUICE_E2E_SITE;
 const TOKEN_SITE = process.env.SLUICE_E2E_TOKEN_SITE;
+// The site served by the edge Worker in workerd, whose config.json names it as proxy and edge.
+const EDGE_SITE = process.env.SLUICE_E2E_EDGE_SITE;
 const OBJECTS = process.env.SLUICE_E2E_OBJECTS;
 const CUT_OBJECTS = process.env.SLUICE_E2E_CUT_OBJECTS;
 const CONTROL = process.env.SLUICE_E2E_CONTROL;
@@ -682,4 +684,37 @@ test('the ingest pipeline field offers the cluster\'s pipelines by name', async 
   const option = page.locator('#pipelines option[value="add-geo"]');
   await option.waitFor({ state: 'attached' });
   assert.equal(await option.textContent(), 'adds geo fields');
+});
+
+test('an import handed to the edge keeps going with no tab open; a tab opened later shows it completed', async () => {
+  const { page, context, errors } = await openPage(undefined, EDGE_SITE);
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/events.jsonl`);
+  await page.getByLabel('Index', { exact: true }).fill('sample-edge');
+  await page.getByLabel('Id field (optional)').fill('id');
+  await page.getByLabel('Run at the edge (keeps going when this tab closes)').check();
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  const card = page.locator('article.edge-job').first();
+  await card.getByText('Running at the edge', { exact: false }).waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(1500);
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SHOTS}/edge-running.png` });
+  assert.deepEqual(errors, []);
+  await page.close();
+  // No tab is open: the count still grows, since the edge runs the import.
+  const closedAt = await count('sample-edge');
+  let later = closedAt;
+  for (let i = 0; i < 100 && later <= closedAt; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    later = await count('sample-edge');
+  }
+  assert.ok(later > closedAt, `indexed ${closedAt} when the tab closed, ${later} later with no tab open`);
+  const { page: second } = await openPage(context, EDGE_SITE);
+  const again = second.locator('article.edge-job').first();
+  await again.getByText('Completed', { exact: true }).waitFor({ timeout: 180_000 });
+  assert.equal(await count('sample-edge'), GOOD, 'one document per good record');
+  assert.match(await again.innerText(), new RegExp(`${GOOD} indexed · ${BAD} failed`));
+  await again.getByRole('button', { name: 'Download failed records' }).waitFor();
+  await again.scrollIntoViewIfNeeded();
+  await second.screenshot({ path: `${SHOTS}/edge-completed.png` });
+  await context.close();
 });

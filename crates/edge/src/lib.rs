@@ -7,7 +7,7 @@
 //!   secrets ([`worker::proxy`]);
 //! - serves the built site from its `ASSETS` binding.
 //!
-//! The platform-free parts ([`api`], [`config`], [`layout`], [`slice`]) build and test natively; the Worker itself
+//! The platform-free parts ([`api`], [`config`], [`layout`], [`site`], [`slice`]) build and test natively; the Worker itself
 //! ([`worker`]) only for `wasm32`. The JavaScript entry module (`edge/worker.js`) only declares the Durable Object
 //! classes and hands every event to the exports here.
 
@@ -16,6 +16,7 @@
 pub mod api;
 pub mod config;
 pub mod layout;
+pub mod site;
 pub mod slice;
 
 #[cfg(target_arch = "wasm32")]

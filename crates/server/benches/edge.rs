@@ -116,7 +116,16 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let started = Instant::now();
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["import", "--url", &url, "--index", "bench-cli", "--id-field", "id", "--quiet"])
+        .args([
+            "import",
+            "--url",
+            &url,
+            "--index",
+            "bench-cli",
+            "--id-field",
+            "id",
+            "--quiet",
+        ])
         .arg("--checkpoint")
         .arg(dir.join("cp.json"))
         .args(["--opensearch", &cluster.url()])

@@ -72,6 +72,7 @@ pub async fn handle(config: &EdgeConfig, assets: Option<&Fetcher>, route: Route,
 async fn site(assets: &Fetcher, request: &Request, path: Option<&str>) -> Response {
     let url = web_sys::Url::new(&request.url()).ok();
     let asked = url.as_ref().map(|u| u.pathname()).unwrap_or_default();
+    let served_path = path.map(str::to_string).unwrap_or_else(|| asked.clone());
     let fetched = match (path, &url) {
         (Some(path), Some(url)) => {
             url.set_pathname(path);
@@ -86,7 +87,15 @@ async fn site(assets: &Fetcher, request: &Request, path: Option<&str>) -> Respon
         Ok(response) if response.status() == 404 => {
             js::error_response(404, "not_found", &format!("{asked} is not part of the site"))
         }
-        Ok(response) => response,
+        Ok(response) => {
+            let stated = js::header(&response.headers(), "content-type");
+            match crate::site::content_type(&served_path) {
+                Some(media) if stated.as_deref().is_none_or(|t| t == "application/octet-stream") => {
+                    js::with_headers(response, &[("content-type", media.to_string())])
+                }
+                _ => response,
+            }
+        }
         Err(message) => js::error_response(
             502,
             "site_unavailable",
