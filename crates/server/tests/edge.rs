@@ -349,7 +349,14 @@ fn pause_resume_and_cancel_are_obeyed() {
 #[test]
 fn the_proxy_at_the_edge_refuses_the_security_table_and_nothing_reaches_the_cluster() {
     let world = World::new("edge-security");
-    let edge = Edge::start(&world, "security", &[("SLUICE_MAX_BODY_MIB", "1")]);
+    let edge = Edge::start(
+        &world,
+        "security",
+        &[
+            ("SLUICE_MAX_BODY_MIB", "1"),
+            ("SLUICE_ALLOW_ORIGIN", "https://tools.example.com"),
+        ],
+    );
     let client = reqwest::blocking::Client::new();
     let send = |call: &Call| -> (u16, Value) {
         let mut request = client
@@ -403,8 +410,104 @@ fn the_proxy_at_the_edge_refuses_the_security_table_and_nothing_reaches_the_clus
         0,
         "no hostile request reached the cluster"
     );
+    // CORS answers the listed origin only.
+    let preflight = |origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{}/_bulk", edge.url()))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .send()
+            .unwrap()
+    };
+    let allowed = preflight("https://tools.example.com");
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://tools.example.com"
+    );
+    assert!(allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("authorization"));
+    assert!(preflight("https://evil.example")
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
     // And an allowed write passes with the cluster's answer.
     let (status, body) = send(&common::security::bulk(common::security::action("logs-a")));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"][0]["index"]["status"], 201, "{body}");
+}
+
+#[test]
+fn the_edge_authenticates_to_the_cluster_with_its_secrets() {
+    use sluice_testkit::fault_proxy::FaultProxy;
+    use sluice_testkit::opensearch::{OpenSearchServer, Options};
+    let world = World::new("edge-auth");
+    // Basic auth: a cluster that requires it takes a whole job.
+    let options = Options {
+        basic_auth: Some(("ingest".into(), "s3cret pass".into())),
+        ..Options::default()
+    };
+    let guarded = world.runtime.block_on(OpenSearchServer::start(options)).unwrap();
+    let data = dataset(3000, false);
+    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
+    let url = guarded.url();
+    let edge = Edge::start(
+        &world,
+        "basic",
+        &[
+            ("OPENSEARCH_URL", &url),
+            ("OPENSEARCH_USERNAME", "ingest"),
+            ("OPENSEARCH_PASSWORD", "s3cret pass"),
+        ],
+    );
+    let id = edge.create(json!({"urls": [world.url("events.jsonl")], "index": "logs-auth", "id_field": "id"}));
+    assert_eq!(edge.wait_finished(&id)["status"], "completed");
+    assert_eq!(guarded.doc_count("logs-auth"), data.good_ids.len());
+    // SigV4 (Amazon OpenSearch Service): the signature is computed in the Worker's wasm with the runtime's clock.
+    let heads = world
+        .runtime
+        .block_on(FaultProxy::start(
+            "127.0.0.1:0".parse().unwrap(),
+            world.opensearch.address(),
+        ))
+        .unwrap();
+    let through = format!("http://{}", heads.address());
+    let edge = Edge::start(
+        &world,
+        "sigv4",
+        &[
+            ("OPENSEARCH_URL", &through),
+            ("SLUICE_AWS_SIGV4", "es"),
+            ("AWS_REGION", "eu-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+        ],
+    );
+    let id = edge.create(json!({"urls": [world.url("events.jsonl")], "index": "logs-signed", "id_field": "id"}));
+    assert_eq!(edge.wait_finished(&id)["status"], "completed");
+    let bulk_heads: Vec<String> = heads
+        .request_heads()
+        .into_iter()
+        .filter(|h| h.starts_with("POST /_bulk"))
+        .collect();
+    assert!(!bulk_heads.is_empty());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let today = sluice_testkit::objects::amz_date(now)[..8].to_string();
+    for head in &bulk_heads {
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            lower.contains(&format!(
+                "authorization: aws4-hmac-sha256 credential=akidexample/{today}/eu-west-1/es/aws4_request"
+            )),
+            "{head}"
+        );
+        assert!(
+            lower.contains("x-amz-content-sha256: ") && lower.contains("x-amz-date: "),
+            "{head}"
+        );
+    }
 }

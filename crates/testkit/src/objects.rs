@@ -274,8 +274,8 @@ fn fnv1a64(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Unix seconds → `20261122T010203Z`.
-fn amz_date(unix: u64) -> String {
+/// `unix_seconds` as S3 and SigV4 write times: `YYYYMMDDTHHMMSSZ` (UTC).
+pub fn amz_date(unix: u64) -> String {
     let days = (unix / 86_400) as i64;
     let seconds = unix % 86_400;
     let (year, month, day) = civil_from_days(days);
