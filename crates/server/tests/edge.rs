@@ -511,3 +511,25 @@ fn the_edge_authenticates_to_the_cluster_with_its_secrets() {
         );
     }
 }
+
+#[test]
+fn a_job_deleted_while_it_runs_stops_sending_and_is_gone() {
+    let world = World::new("edge-delete");
+    let data = dataset(60_000, false);
+    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
+    let edge = Edge::start(&world, "delete", &[("SLUICE_SLICE_MIB", "0.5")]);
+    let id = edge.create(json!({"urls": [world.url("events.jsonl")], "index": "logs-delete", "id_field": "id"}));
+    edge.wait(&id, "some progress", |v| v["committed_offset"].as_u64().unwrap() > 0);
+    assert_eq!(edge.call("DELETE", &format!("/jobs/{id}"), None).0, 200);
+    std::thread::sleep(Duration::from_millis(1500));
+    let indexed = world.opensearch.doc_count("logs-delete");
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        world.opensearch.doc_count("logs-delete"),
+        indexed,
+        "nothing is sent after the delete"
+    );
+    assert!(indexed < data.good_ids.len());
+    assert_eq!(edge.call("GET", &format!("/jobs/{id}"), None).0, 404);
+    assert_eq!(edge.call("GET", &format!("/jobs/{id}/dead-letters"), None).0, 404);
+}

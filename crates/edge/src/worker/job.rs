@@ -52,6 +52,8 @@ struct Job {
     /// Progress of the parts of the running slice (fresher than their checkpoints).
     live: RefCell<Vec<Option<Progress>>>,
     running: Cell<bool>,
+    /// Deleted while a slice ran: the slice's last writes are removed when it ends.
+    deleted: Cell<bool>,
 }
 
 #[wasm_bindgen]
@@ -67,6 +69,7 @@ impl JobObject {
                 slice: RefCell::new(None),
                 live: RefCell::new(Vec::new()),
                 running: Cell::new(false),
+                deleted: Cell::new(false),
             }),
         }
     }
@@ -376,6 +379,8 @@ impl Job {
         if let Some(slice) = self.slice.borrow().as_ref() {
             slice.command(Command::Cancel);
         }
+        // A cancelled part still saves its checkpoint: the slice deletes again when it ends.
+        self.deleted.set(self.running.get());
         self.storage.delete_alarm().await.map_err(storage_error)?;
         self.storage.delete_all().await.map_err(storage_error)?;
         Ok(js::json_response(200, &json!({"deleted": true})))
@@ -426,6 +431,10 @@ impl Job {
         let results = join_all(runs).await;
         *self.slice.borrow_mut() = None;
         self.live.borrow_mut().clear();
+        if self.deleted.replace(false) {
+            self.storage.delete_alarm().await?;
+            return self.storage.delete_all().await;
+        }
         // Reloaded: a pause, cancel or new URLs may have come in while the slice ran.
         let Some((_, mut control, checkpoints)) = self.load().await? else {
             return Ok(());
