@@ -117,11 +117,15 @@ case "$mode" in
       mkdir -p target/edge
       target/debug/sluice-sandbox --opensearch-port 39200 --objects-port 39000 > target/edge/sandbox.log 2>&1 &
       sandbox=$!
-      trap 'kill $sandbox 2>/dev/null || true' EXIT
       export OPENSEARCH_URL=http://127.0.0.1:39200
       echo "no OPENSEARCH_URL: the sandbox stands in (OpenSearch 127.0.0.1:39200, objects 127.0.0.1:39000, log target/edge/sandbox.log)" >&2
-      # Not exec'd: the trap stops the sandbox with workerd.
-      (run)
+      # workerd in the background and waited for, so Ctrl-C or a TERM stops it and the sandbox together.
+      (run) &
+      edge=$!
+      trap 'kill $sandbox $edge 2>/dev/null || true' EXIT
+      trap 'exit 130' INT
+      trap 'exit 143' TERM
+      wait $edge
     else
       run
     fi
