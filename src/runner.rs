@@ -149,6 +149,7 @@ fn progress_of(checkpoint: &Checkpoint) -> Progress {
         indexed: checkpoint.counters.indexed,
         failed: checkpoint.counters.failed,
         retried: checkpoint.counters.retried,
+        retried_requests: checkpoint.counters.retried_requests,
         committed_offset: checkpoint.committed_offset,
         ..Progress::default()
     }

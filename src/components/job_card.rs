@@ -42,17 +42,35 @@ pub(crate) fn JobCard(
                     .eta_ms
                     .map(|ms| format!(" · about {} left", sluice_engine::progress::human_duration(ms)))
                     .unwrap_or_default();
+                let flow = if p.concurrency > 0 {
+                    format!(" · {} requests at a time", p.concurrency)
+                } else {
+                    String::new()
+                };
+                let busy = if p.rejections_per_min > 0 {
+                    format!(
+                        " · cluster busy: {} rejections in the last minute",
+                        p.rejections_per_min
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
-                    " · {:.0} docs/s · {:.1} MB/s{eta}",
+                    " · {:.0} docs/s · {:.1} MB/s{flow}{busy}{eta}",
                     p.docs_per_sec,
                     p.bytes_per_sec / 1e6
                 )
             } else {
                 String::new()
             };
+            let retried = if p.retried_requests > 0 {
+                format!("{} retried in {} requests", p.retried, p.retried_requests)
+            } else {
+                format!("{} retried", p.retried)
+            };
             format!(
-                "{} records read · {} indexed · {} failed · {} retried{speed}",
-                p.records, p.indexed, p.failed, p.retried
+                "{} records read · {} indexed · {} failed · {retried}{speed}",
+                p.records, p.indexed, p.failed
             )
         }
     };

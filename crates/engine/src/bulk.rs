@@ -38,6 +38,14 @@ pub enum Verdict {
     Fatal(String),
 }
 
+/// True when a retry reason from [`classify`] is back-pressure: a 429 for the request or an item, or a rejected
+/// execution (the cluster's write queue is full). It is retried for as long as it lasts, and it slows the sender.
+pub fn is_back_pressure(reason: &str) -> bool {
+    reason.starts_with("the cluster is busy (429")
+        || reason.starts_with("429 ")
+        || reason.contains("rejected_execution_exception")
+}
+
 /// What happened to one record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ItemOutcome {

@@ -132,8 +132,11 @@ pub struct Counters {
     pub indexed: u64,
     /// Records stored as dead letters.
     pub failed: u64,
-    /// Item retries so far (informational; includes retries of records later replayed).
+    /// Item retries so far: documents sent again (informational; includes retries of records later replayed).
     pub retried: u64,
+    /// Bulk requests sent again (whole or for some of their items).
+    #[serde(default)]
+    pub retried_requests: u64,
 }
 
 /// The checkpoint document.

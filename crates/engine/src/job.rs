@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::batch::{Batch, BatchBuilder, BatchLimits};
-use crate::bulk::{classify, ItemOutcome, SinkResponse, Verdict};
+use crate::bulk::{classify, is_back_pressure, ItemOutcome, SinkResponse, Verdict};
 use crate::checkpoint::{Checkpoint, Counters, JobStatus};
 use crate::dead_letter::DeadLetter;
+use crate::flow::{FlowControl, Load};
 use crate::progress::{eta_ms, Progress, RateMeter};
 use crate::settings::Tuning;
 use crate::sniff::sniff;
@@ -264,6 +265,7 @@ where
     );
     // The wrong-file guard watches a source read from its start; a resumed one already had valid records.
     let guard = (checkpoint.committed_offset == 0 && checkpoint.committed_records == 0).then(WrongFileGuard::default);
+    let flow = FlowControl::new(plan.tuning.concurrency_mode, plan.tuning.max_in_flight);
     let mut run = Run {
         guard,
         input_error: None,
@@ -272,6 +274,7 @@ where
             indexed: checkpoint.counters.indexed,
             failed: checkpoint.counters.failed,
             retried: checkpoint.counters.retried,
+            retried_requests: checkpoint.counters.retried_requests,
         },
         checkpoint,
         tuning: plan.tuning,
@@ -296,6 +299,8 @@ where
         rates: RateMeter::new(10_000),
         note: None,
         commands: Some(commands),
+        flow,
+        rejections: VecDeque::new(),
     };
     run.reopen = Some((run.checkpoint.committed_offset, 0));
     run.drive(on_progress).await
@@ -310,6 +315,8 @@ struct Request {
 struct Completion {
     request: Request,
     result: Result<SinkResponse, SinkError>,
+    /// From sending to the answer (a retry's wait not included).
+    latency_ms: u64,
 }
 
 struct OpenBatch {
@@ -369,6 +376,7 @@ struct LiveCounts {
     indexed: u64,
     failed: u64,
     retried: u64,
+    retried_requests: u64,
 }
 
 struct Run<'a, S, K, C, D, T> {
@@ -400,6 +408,10 @@ struct Run<'a, S, K, C, D, T> {
     note: Option<String>,
     live: LiveCounts,
     commands: Option<UnboundedReceiver<Command>>,
+    /// Requests in flight, adapted to the cluster's answers.
+    flow: FlowControl,
+    /// When the answers of the last minute said the cluster is busy.
+    rejections: VecDeque<u64>,
 }
 
 impl<'a, S, K, C, D, T> Run<'a, S, K, C, D, T>
@@ -462,7 +474,7 @@ where
     }
 
     fn max_in_flight(&self) -> usize {
-        self.tuning.max_in_flight.max(1)
+        self.flow.limit()
     }
 
     fn launch_queued(&mut self) {
@@ -486,8 +498,13 @@ where
             if delay_ms > 0 {
                 clock.sleep(delay_ms).await;
             }
+            let sent_at = clock.now_ms();
             let result = sink.send(body).await;
-            Completion { request, result }
+            Completion {
+                request,
+                result,
+                latency_ms: clock.now_ms().saturating_sub(sent_at),
+            }
         }));
     }
 
@@ -661,7 +678,11 @@ where
     }
 
     fn on_completion(&mut self, completion: Completion) {
-        let Completion { request, result } = completion;
+        let Completion {
+            request,
+            result,
+            latency_ms,
+        } = completion;
         if !self.batches.contains_key(&request.seq) {
             return;
         }
@@ -679,6 +700,33 @@ where
                 retry_after_ms: None,
             },
         };
+        let now = self.io.clock.now_ms();
+        let load = match &verdict {
+            Verdict::RetryAll { reason, .. } if is_back_pressure(reason) => Some(Load::Busy),
+            Verdict::Items(outcomes)
+                if outcomes
+                    .iter()
+                    .any(|o| matches!(o, ItemOutcome::Retry(reason) if is_back_pressure(reason))) =>
+            {
+                Some(Load::Busy)
+            }
+            // A transport failure says nothing about the cluster's load.
+            Verdict::RetryAll { .. } => None,
+            _ => Some(Load::Healthy),
+        };
+        if let Some(load) = load {
+            self.flow.on_answer(load, latency_ms, now);
+            if load == Load::Busy {
+                self.rejections.push_back(now);
+            }
+        }
+        while self
+            .rejections
+            .front()
+            .is_some_and(|&at| now.saturating_sub(at) > 60_000)
+        {
+            self.rejections.pop_front();
+        }
         match verdict {
             Verdict::Items(outcomes) => self.on_items(request, outcomes),
             Verdict::RetryAll { reason, retry_after_ms } => {
@@ -760,10 +808,23 @@ where
         }
         let next_attempt = request.attempt + 1;
         let unit = self.next_random();
-        match self.tuning.retry.delay_ms(next_attempt, unit, retry_after_ms) {
+        let busy = is_back_pressure(&reason);
+        // The attempt limit is for errors: a busy cluster is not broken, so its 429s are retried (at the longest
+        // backoff) for as long as they last, while the flow control sends less.
+        let counted = if busy {
+            next_attempt.min(self.tuning.retry.max_attempts.max(2))
+        } else {
+            next_attempt
+        };
+        match self.tuning.retry.delay_ms(counted, unit, retry_after_ms) {
             Some(delay) => {
-                self.note = Some(if reason.contains("429") || reason.contains("rejected_execution") {
-                    format!("the cluster is busy, slowing down ({reason})")
+                self.live.retried_requests += 1;
+                self.note = Some(if busy {
+                    format!(
+                        "the cluster is busy (429): sending at most {} request{} at a time and retrying what it                          rejected",
+                        self.flow.limit(),
+                        if self.flow.limit() == 1 { "" } else { "s" }
+                    )
                 } else {
                     format!("retrying: {reason}")
                 });
@@ -935,6 +996,7 @@ where
             indexed: committed.indexed,
             failed: committed.failed,
             retried: self.live.retried,
+            retried_requests: self.live.retried_requests,
         };
         if let Err(error) = self.io.checkpoints.save(&self.checkpoint).await {
             return Err(JobFailure {
@@ -983,6 +1045,9 @@ where
             indexed: self.live.indexed,
             failed: self.live.failed,
             retried: self.live.retried,
+            retried_requests: self.live.retried_requests,
+            concurrency: self.flow.limit(),
+            rejections_per_min: self.rejections.len() as u64,
             committed_offset: committed,
             in_flight: self.in_flight.len(),
             docs_per_sec,

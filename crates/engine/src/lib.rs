@@ -35,6 +35,7 @@ pub mod bulk;
 pub mod checkpoint;
 pub mod dead_letter;
 pub mod export;
+pub mod flow;
 pub mod format;
 pub mod job;
 pub mod manifest;

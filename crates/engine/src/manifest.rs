@@ -150,12 +150,15 @@ pub fn combine(parts: &[Progress], current: usize) -> Progress {
         total.indexed += part.indexed;
         total.failed += part.failed;
         total.retried += part.retried;
+        total.retried_requests += part.retried_requests;
         sizes = sizes.zip(part.total_bytes).map(|(sum, size)| sum + size);
     }
     total.total_bytes = sizes;
     if let Some(running) = parts.get(current) {
         total.status = running.status;
         total.in_flight = running.in_flight;
+        total.concurrency = running.concurrency;
+        total.rejections_per_min = running.rejections_per_min;
         total.docs_per_sec = running.docs_per_sec;
         total.bytes_per_sec = running.bytes_per_sec;
         total.note = running.note.clone();

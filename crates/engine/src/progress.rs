@@ -21,8 +21,17 @@ pub struct Progress {
     pub indexed: u64,
     /// Records in dead letters.
     pub failed: u64,
-    /// Item retries.
+    /// Documents sent again.
     pub retried: u64,
+    /// Bulk requests sent again (whole or for some of their items).
+    #[serde(default)]
+    pub retried_requests: u64,
+    /// Requests allowed in flight now (adaptive concurrency).
+    #[serde(default)]
+    pub concurrency: usize,
+    /// Answers over the last minute that said the cluster is busy (429s, whole or item-level).
+    #[serde(default)]
+    pub rejections_per_min: u64,
     /// The committed offset.
     pub committed_offset: u64,
     /// Bulk requests in flight (including ones waiting to retry).

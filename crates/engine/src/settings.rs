@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::flow::ConcurrencyMode;
 use crate::format::FormatChoice;
 use crate::retry::RetryPolicy;
 use crate::split::DEFAULT_MAX_RECORD_BYTES;
@@ -175,8 +176,12 @@ pub struct Tuning {
     pub batch_bytes: usize,
     /// Flush a batch at this many records (default 5000).
     pub batch_docs: usize,
-    /// Bulk requests in flight at once (default 4).
+    /// Most bulk requests in flight at once (default 4); with adaptive concurrency the engine starts lower and
+    /// adapts to the cluster's answers.
     pub max_in_flight: usize,
+    /// Adaptive (default) or fixed concurrency.
+    #[serde(default)]
+    pub concurrency_mode: ConcurrencyMode,
     /// Stop reading the source while unacknowledged batch bodies hold this many bytes.
     pub max_buffered_bytes: usize,
     /// Backoff for retries.
@@ -197,6 +202,7 @@ impl Default for Tuning {
             batch_bytes,
             batch_docs: 5000,
             max_in_flight,
+            concurrency_mode: ConcurrencyMode::Adaptive,
             max_buffered_bytes: batch_bytes * (max_in_flight + 2),
             retry: RetryPolicy::default(),
             checkpoint_every_batches: 5,

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use bytes::Bytes;
 use proptest::prelude::*;
 use serde_json::{json, Value};
+use sluice_engine::flow::ConcurrencyMode;
 use sluice_engine::job::{JobIo, JobPlan};
 use sluice_engine::retry::RetryPolicy;
 use sluice_engine::split::{RecordSink, Span, Splitter, DEFAULT_MAX_RECORD_BYTES};
@@ -292,6 +293,12 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
         batch_bytes: scenario.batch_bytes,
         batch_docs: scenario.batch_docs,
         max_in_flight: scenario.in_flight,
+        // Both modes: adaptive concurrency changes when requests go out, never what is committed.
+        concurrency_mode: if scenario.checkpoint_every.is_multiple_of(2) {
+            ConcurrencyMode::Adaptive
+        } else {
+            ConcurrencyMode::Fixed
+        },
         max_buffered_bytes: scenario.batch_bytes * (scenario.in_flight + 2),
         retry: RetryPolicy {
             base_ms: 5,

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use sluice_engine::flow::ConcurrencyMode;
 use sluice_engine::job::{JobFailure, JobIo, JobPlan};
 use sluice_engine::progress::{human_duration, Progress};
 use sluice_engine::source_url::redact;
@@ -32,6 +33,15 @@ pub const EXIT_STOPPED: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code: completed, but some records are in the dead-letter file.
 pub const EXIT_PARTIAL: u8 = 3;
+
+/// `--concurrency-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConcurrencyModeArg {
+    /// Adapt to the cluster (default).
+    Adaptive,
+    /// Always --concurrency requests.
+    Fixed,
+}
 
 /// Arguments of `sluice import`.
 #[derive(Debug, Args)]
@@ -67,9 +77,14 @@ pub struct ImportArgs {
     /// Flush a bulk request at this many records.
     #[arg(long, default_value_t = 5000)]
     pub batch_docs: usize,
-    /// Bulk requests in flight.
+    /// Most bulk requests in flight. With adaptive concurrency (the default) Sluice starts lower and adapts to the
+    /// cluster's answers, never above this.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// `adaptive`: grow while the cluster answers fast, cut on 429s and rising latency; `fixed`: always
+    /// --concurrency requests (for comparisons).
+    #[arg(long, value_enum, default_value = "adaptive")]
+    pub concurrency_mode: ConcurrencyModeArg,
     /// Checkpoint file (created, updated atomically, resumed). Default: <object name>.checkpoint.json here.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
@@ -300,6 +315,10 @@ async fn run_with<S: ByteSource>(
         batch_bytes: (args.batch_mib * 1024.0 * 1024.0) as usize,
         batch_docs: args.batch_docs,
         max_in_flight: args.concurrency.max(1),
+        concurrency_mode: match args.concurrency_mode {
+            ConcurrencyModeArg::Adaptive => ConcurrencyMode::Adaptive,
+            ConcurrencyModeArg::Fixed => ConcurrencyMode::Fixed,
+        },
         max_buffered_bytes: (args.batch_mib * 1024.0 * 1024.0) as usize * (args.concurrency.max(1) + 2),
         checkpoint_every_batches: args.checkpoint_every.max(1),
         ..Tuning::default()
@@ -358,8 +377,9 @@ fn summarize(
             match outcome.status {
                 JobStatus::Completed => {
                     println!(
-                        "Imported {source}: {} records, {} indexed, {} dead letters, {} retries, in {:.1} s ({:.0} docs/s)",
-                        c.committed_records, c.counters.indexed, c.counters.failed, c.counters.retried, seconds,
+                        "Imported {source}: {} records, {} indexed, {} dead letters, {} documents retried in {} requests, in {:.1} s ({:.0} docs/s)",
+                        c.committed_records, c.counters.indexed, c.counters.failed, c.counters.retried,
+                        c.counters.retried_requests, seconds,
                         c.counters.indexed as f64 / seconds
                     );
                     if c.counters.failed > 0 {
@@ -427,10 +447,13 @@ impl Reporter {
 
     fn update(&mut self, progress: &Progress) {
         let message = format!(
-            "{} indexed, {} failed, {} retried, {:.0} docs/s, {:.1} MB/s{}{}",
+            "{} indexed, {} failed, {} retried, {} in flight (up to {}), {} busy answers/min, {:.0} docs/s, {:.1} MB/s{}{}",
             progress.indexed,
             progress.failed,
             progress.retried,
+            progress.in_flight,
+            progress.concurrency,
+            progress.rejections_per_min,
             progress.docs_per_sec,
             progress.bytes_per_sec / 1e6,
             progress
