@@ -59,6 +59,10 @@ pub struct Counts {
     pub failed: u64,
     /// Connections closed without an answer.
     pub dropped: u64,
+    /// Bytes of bulk bodies received (what went over the wire, retries included).
+    pub bulk_bytes: u64,
+    /// Bulk requests refused whole or for all their items by the capacity limit.
+    pub rejected_requests: u64,
 }
 
 #[derive(Default)]
@@ -71,6 +75,8 @@ struct Counters {
     rejected: AtomicU64,
     failed: AtomicU64,
     dropped: AtomicU64,
+    bulk_bytes: AtomicU64,
+    rejected_requests: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64, by: u64) {
@@ -89,6 +95,23 @@ pub struct Options {
     /// Forget document bodies after indexing (ids, versions and mappings are kept): for benchmarks with large
     /// data sets. `get` then returns `null` sources.
     pub discard_sources: bool,
+    /// A cluster with a fixed indexing capacity (write threads and a queue), which answers 429 when full.
+    pub capacity: Option<Capacity>,
+}
+
+/// The capacity of a write thread pool, like OpenSearch's `thread_pool.write`: `threads` index at
+/// `docs_per_sec / threads` each; up to `queue` more requests wait; any further one is rejected with 429
+/// `rejected_execution_exception`, for the whole request or (`item_level`) for each of its items in a 200.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Capacity {
+    /// Documents per second over all threads.
+    pub docs_per_sec: f64,
+    /// Write threads.
+    pub threads: usize,
+    /// Requests that may wait for a thread.
+    pub queue: usize,
+    /// Reject item by item (200 with 429 items) rather than the whole request.
+    pub item_level: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,6 +211,20 @@ struct Shared {
     counters: Counters,
     basic_auth: Option<String>,
     discard_sources: bool,
+    capacity: Option<Capacity>,
+    /// The write threads of [`Capacity`].
+    write_threads: tokio::sync::Semaphore,
+    /// Requests holding or waiting for a write thread.
+    occupied: std::sync::atomic::AtomicUsize,
+}
+
+/// A place among the write threads and their queue, given back when dropped.
+struct Occupied<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Occupied<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Shared {
@@ -223,6 +260,9 @@ impl OpenSearchServer {
             }),
             counters: Counters::default(),
             discard_sources: options.discard_sources,
+            capacity: options.capacity,
+            write_threads: tokio::sync::Semaphore::new(options.capacity.map_or(1, |c| c.threads.max(1))),
+            occupied: std::sync::atomic::AtomicUsize::new(0),
             basic_auth: options.basic_auth.map(|(user, password)| {
                 format!(
                     "Basic {}",
@@ -274,6 +314,8 @@ impl OpenSearchServer {
             rejected: read(&c.rejected),
             failed: read(&c.failed),
             dropped: read(&c.dropped),
+            bulk_bytes: read(&c.bulk_bytes),
+            rejected_requests: read(&c.rejected_requests),
         }
     }
 
@@ -715,6 +757,7 @@ struct Operation {
 
 async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
     bump(&shared.counters.bulk_requests, 1);
+    bump(&shared.counters.bulk_bytes, body.len() as u64);
     let (latency, max_body, reject_all, fail) = {
         let mut cluster = shared.cluster();
         let faults = cluster.faults.clone();
@@ -780,6 +823,38 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
             });
     }
     bump(&shared.counters.items, operations.len() as u64);
+    // The capacity limit: a place among the threads and the queue, or a rejection; then a thread's indexing time.
+    let mut _occupied = None;
+    let mut _thread = None;
+    if let Some(capacity) = shared.capacity {
+        let place = Occupied(&shared.occupied);
+        let taken = shared.occupied.fetch_add(1, Ordering::SeqCst) + 1;
+        if taken > capacity.threads + capacity.queue {
+            drop(place);
+            bump(&shared.counters.rejected_requests, 1);
+            if !capacity.item_level {
+                bump(&shared.counters.rejected, 1);
+                return error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rejected_execution_exception",
+                    "rejected execution of bulk [write thread pool full, queue capacity reached]",
+                );
+            }
+            bump(&shared.counters.rejected, operations.len() as u64);
+            let items: Vec<String> = operations.iter().map(rejected_item).collect();
+            let body = format!("{{\"took\":0,\"errors\":true,\"items\":[{}]}}", items.join(","));
+            return (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
+                body,
+            )
+                .into_response();
+        }
+        _occupied = Some(place);
+        _thread = shared.write_threads.acquire().await.ok();
+        let per_thread = capacity.docs_per_sec / capacity.threads.max(1) as f64;
+        tokio::time::sleep(Duration::from_secs_f64(operations.len() as f64 / per_thread)).await;
+    }
     let started = std::time::Instant::now();
     let (items, errors, drop) = {
         let mut cluster = shared.cluster();

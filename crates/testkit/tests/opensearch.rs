@@ -434,3 +434,63 @@ async fn ingest_pipelines_are_stored_and_listed() {
     assert_eq!(listed["geo"]["description"], "adds geo");
     assert!(listed["geo"]["processors"].is_array());
 }
+
+#[tokio::test]
+async fn a_capacity_limited_cluster_queues_then_rejects_whole_requests_or_items() {
+    use sluice_testkit::opensearch::Capacity;
+    for item_level in [false, true] {
+        let capacity = Capacity {
+            docs_per_sec: 2000.0,
+            threads: 2,
+            queue: 1,
+            item_level,
+        };
+        let server = OpenSearchServer::start(Options {
+            capacity: Some(capacity),
+            ..Options::default()
+        })
+        .await
+        .map(std::sync::Arc::new)
+        .unwrap();
+        // 100 documents take a thread 100 ms: five at once fill both threads and the queue, and two are rejected.
+        let body: String = (0..100)
+            .map(|i| format!("{{\"index\":{{\"_index\":\"cap\",\"_id\":\"{i}\"}}}}\n{{\"n\":{i}}}\n"))
+            .collect();
+        let started = std::time::Instant::now();
+        let answers = futures_join(&server, &body, 5).await;
+        let elapsed = started.elapsed();
+        let rejected: Vec<&(u16, Value)> = answers
+            .iter()
+            .filter(|(status, answer)| {
+                *status == 429 || answer["items"][0]["index"]["error"]["type"] == "rejected_execution_exception"
+            })
+            .collect();
+        assert_eq!(rejected.len(), 2, "item level {item_level}: {answers:?}");
+        assert!(rejected
+            .iter()
+            .all(|(status, _)| *status == if item_level { 200 } else { 429 }));
+        assert!(
+            elapsed >= Duration::from_millis(190),
+            "the queued one waited for a thread: {elapsed:?}"
+        );
+        let counts = server.counts();
+        assert_eq!(counts.rejected_requests, 2);
+        assert_eq!(counts.bulk_bytes, 5 * body.len() as u64);
+        assert_eq!(server.doc_count("cap"), 100);
+    }
+}
+
+/// Sends `body` to `_bulk` `n` times at once.
+async fn futures_join(server: &std::sync::Arc<OpenSearchServer>, body: &str, n: usize) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let (server, body) = (server.clone(), body.to_string());
+            tokio::spawn(async move { bulk(&server, &body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    answers
+}
