@@ -54,6 +54,9 @@ pub struct FlowControl {
     smoothed_ms: Option<f64>,
     /// The window at the last rejection: growth slows near it, so the cluster's limit is probed rarely.
     ceiling: Option<f64>,
+    /// Until the first sign of load, one more request per answer (TCP's slow start): the window doubles each
+    /// round trip instead of growing by one.
+    slow_start: bool,
 }
 
 impl FlowControl {
@@ -71,10 +74,12 @@ impl FlowControl {
             last_cut_ms: None,
             smoothed_ms: None,
             ceiling: None,
+            slow_start: true,
         }
     }
 
     fn cut(&mut self, now_ms: u64) {
+        self.slow_start = false;
         self.window = (self.window * CUT).max(1.0);
         self.last_cut_ms = Some(now_ms);
     }
@@ -117,7 +122,16 @@ impl FlowControl {
             }
             return;
         }
-        if smoothed <= baseline * QUEUEING {
+        if smoothed > baseline * QUEUEING {
+            // Requests are queueing: more in flight would only wait.
+            self.slow_start = false;
+            return;
+        }
+        if self.slow_start {
+            self.window = (self.window + 1.0).min(self.max);
+            return;
+        }
+        {
             // About one more request per round trip (each of `window` answers adds 1 / window); near the window
             // that was last rejected, one per PROBE round trips.
             let window = match self.ceiling {
