@@ -288,6 +288,8 @@ where
         in_flight: FuturesUnordered::new(),
         finished: Vec::new(),
         buffered_bytes: 0,
+        sealed_end: 0,
+        widest_batch: 0,
         reading: Reading::Idle(source),
         reopen: Some((0, 0)),
         source_attempts: 0,
@@ -319,11 +321,49 @@ struct Completion {
     latency_ms: u64,
 }
 
+/// What became of one item of a batch so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ItemState {
+    Pending,
+    Indexed,
+    /// Refused by the cluster: its dead letter waits in [`OpenBatch::dead_letters`] until stored.
+    Refused,
+}
+
 struct OpenBatch {
     batch: Batch,
     unresolved: usize,
     indexed: u64,
+    /// Dead letters not stored yet: the batch's invalid records, then the items the cluster refused.
     dead_letters: Vec<DeadLetter>,
+    items: Vec<ItemState>,
+    /// The leading items that are resolved; the watermark may commit up to the end of the last of them.
+    resolved_prefix: usize,
+    /// Of those, indexed.
+    prefix_indexed: u64,
+    /// Dead letters of this batch already stored (when its resolved prefix was committed).
+    stored_failed: u64,
+}
+
+impl OpenBatch {
+    fn resolve(&mut self, item: usize, state: ItemState) {
+        self.items[item] = state;
+        self.unresolved -= 1;
+        while let Some(&state) = self.items.get(self.resolved_prefix) {
+            match state {
+                ItemState::Pending => break,
+                ItemState::Indexed => self.prefix_indexed += 1,
+                ItemState::Refused => {}
+            }
+            self.resolved_prefix += 1;
+        }
+    }
+
+    /// End of the last record of the resolved prefix.
+    fn prefix_end(&self) -> Option<u64> {
+        let last = self.resolved_prefix.checked_sub(1)?;
+        Some(self.batch.items[last].span.end)
+    }
 }
 
 type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
@@ -395,6 +435,11 @@ struct Run<'a, S, K, C, D, T> {
     in_flight: FuturesUnordered<LocalFuture<'a, Completion>>,
     finished: Vec<u64>,
     buffered_bytes: usize,
+    /// End of the last sealed batch, and the most source bytes one sealed batch covered: reading stops while the
+    /// uncommitted stretch would pass one such batch per request allowed in flight, plus one, so a kill or
+    /// reload replays about that much and no more.
+    sealed_end: u64,
+    widest_batch: u64,
     reading: Reading<'a, S>,
     /// Open the source at this offset after this delay before the next read.
     reopen: Option<(u64, u64)>,
@@ -512,7 +557,8 @@ where
         let may_read = self.stop.is_none()
             && !self.source_done
             && self.queue.is_empty()
-            && self.buffered_bytes < self.tuning.max_buffered_bytes.max(1);
+            && self.buffered_bytes < self.tuning.max_buffered_bytes.max(1)
+            && !self.too_far_ahead();
         if !may_read || !matches!(self.reading, Reading::Idle(_)) {
             return;
         }
@@ -533,6 +579,18 @@ where
             let result = source.next_chunk().await;
             (source, result)
         }));
+    }
+
+    /// Reading waits while the stretch past the committed offset is as wide as one batch per request allowed in
+    /// flight plus one. Never while nothing sealed is uncommitted (the stretch is then the batch being built, which
+    /// only reading can seal), nor while the wrong-file guard holds batches back to decide.
+    fn too_far_ahead(&self) -> bool {
+        let committed = self.watermark.committed().end_offset;
+        if self.sealed_end <= committed || self.guard.is_some() || self.widest_batch == 0 {
+            return false;
+        }
+        let lead = self.splitter.position().saturating_sub(committed);
+        lead >= (self.flow.limit() as u64 + 1).saturating_mul(self.widest_batch)
     }
 
     fn on_chunk(&mut self, source: S, result: ChunkResult) {
@@ -648,6 +706,9 @@ where
             self.live.records += batch.record_count();
             self.live.failed += batch.dead_letters.len() as u64;
             self.buffered_bytes += batch.body.len();
+            let start = self.sealed_end.max(self.checkpoint.committed_offset);
+            self.widest_batch = self.widest_batch.max(batch.end_offset.saturating_sub(start));
+            self.sealed_end = self.sealed_end.max(batch.end_offset);
             let seq = batch.seq;
             let items = batch.items.len();
             let dead_letters = std::mem::take(&mut batch.dead_letters);
@@ -658,6 +719,10 @@ where
                     unresolved: items,
                     indexed: 0,
                     dead_letters,
+                    items: vec![ItemState::Pending; items],
+                    resolved_prefix: 0,
+                    prefix_indexed: 0,
+                    stored_failed: 0,
                 },
             );
             valid_records |= items > 0;
@@ -763,7 +828,7 @@ where
         for (&item, outcome) in request.items.iter().zip(outcomes) {
             match outcome {
                 ItemOutcome::Indexed | ItemOutcome::AlreadyIndexed => {
-                    open.unresolved -= 1;
+                    open.resolve(item, ItemState::Indexed);
                     open.indexed += 1;
                     self.live.indexed += 1;
                 }
@@ -774,7 +839,7 @@ where
                         format!("refused by the cluster: {reason}"),
                         open.batch.item_record(item),
                     ));
-                    open.unresolved -= 1;
+                    open.resolve(item, ItemState::Refused);
                     self.live.failed += 1;
                 }
                 ItemOutcome::Retry(reason) => {
@@ -821,7 +886,7 @@ where
                 self.live.retried_requests += 1;
                 self.note = Some(if busy {
                     format!(
-                        "the cluster is busy (429): sending at most {} request{} at a time and retrying what it                          rejected",
+                        "the cluster is busy (429): sending at most {} request{} at a time and retrying what it rejected",
                         self.flow.limit(),
                         if self.flow.limit() == 1 { "" } else { "s" }
                     )
@@ -886,30 +951,18 @@ where
         });
     }
 
-    /// Stores the dead letters of finished batches, then lets the watermark move and saves by policy.
+    /// Stores the dead letters of finished batches, then lets the watermark move (over whole batches, then into
+    /// the oldest open one as far as its records are resolved) and saves by policy.
     async fn finish_batches(&mut self) -> Result<(), JobFailure> {
-        if self.finished.is_empty() {
-            return Ok(());
-        }
         for seq in std::mem::take(&mut self.finished) {
-            let Some(open) = self.batches.remove(&seq) else {
+            let Some(mut open) = self.batches.remove(&seq) else {
                 continue;
             };
             self.buffered_bytes -= open.batch.body.len();
-            if !open.dead_letters.is_empty() {
-                if let Err(error) = self
-                    .io
-                    .dead_letters
-                    .store(&self.checkpoint.job_id, &open.dead_letters)
-                    .await
-                {
-                    return Err(self
-                        .storage_failure(format!("could not store dead letters: {error}"))
-                        .await);
-                }
-            }
+            let letters = std::mem::take(&mut open.dead_letters);
+            self.store_dead_letters(&letters).await?;
             // Every item is now indexed or among the dead letters (which include the batch's invalid records).
-            let failed = open.dead_letters.len() as u64;
+            let failed = open.stored_failed + letters.len() as u64;
             let tally = BatchTally {
                 end_offset: open.batch.end_offset,
                 records: open.indexed + failed,
@@ -920,6 +973,7 @@ where
                 self.batches_since_save += 1;
             }
         }
+        self.commit_oldest_prefix().await?;
         let due = self.batches_since_save >= self.tuning.checkpoint_every_batches.max(1)
             || (self.batches_since_save > 0
                 && self.io.clock.now_ms().saturating_sub(self.last_save_ms) >= self.tuning.checkpoint_every_ms);
@@ -927,6 +981,47 @@ where
             self.save(JobStatus::Running, None).await?;
         }
         Ok(())
+    }
+
+    /// Moves the committed offset into the oldest open batch, to the end of its resolved prefix of records, once
+    /// the dead letters before that point are stored.
+    async fn commit_oldest_prefix(&mut self) -> Result<(), JobFailure> {
+        let seq = self.watermark.next_seq();
+        let committed = self.watermark.committed().end_offset;
+        let Some(open) = self.batches.get_mut(&seq) else {
+            return Ok(());
+        };
+        let Some(point) = open.prefix_end().filter(|&point| point > committed) else {
+            return Ok(());
+        };
+        let (before, after): (Vec<DeadLetter>, Vec<DeadLetter>) = std::mem::take(&mut open.dead_letters)
+            .into_iter()
+            .partition(|letter| letter.end <= point);
+        open.dead_letters = after;
+        open.stored_failed += before.len() as u64;
+        let prefix = BatchTally {
+            end_offset: point,
+            records: open.prefix_indexed + open.stored_failed,
+            indexed: open.prefix_indexed,
+            failed: open.stored_failed,
+        };
+        self.store_dead_letters(&before).await?;
+        if self.watermark.advance_within(seq, prefix) {
+            self.batches_since_save += 1;
+        }
+        Ok(())
+    }
+
+    async fn store_dead_letters(&mut self, letters: &[DeadLetter]) -> Result<(), JobFailure> {
+        if letters.is_empty() {
+            return Ok(());
+        }
+        match self.io.dead_letters.store(&self.checkpoint.job_id, letters).await {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self
+                .storage_failure(format!("could not store dead letters: {error}"))
+                .await),
+        }
     }
 
     /// Ends the run when there is nothing left to wait for.

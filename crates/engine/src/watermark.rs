@@ -16,13 +16,17 @@ pub struct BatchTally {
 }
 
 /// Commits batches in source order. A batch is finished when every record in it is indexed or stored as a dead
-/// letter; the committed offset is the end of the longest prefix of finished batches, so with several requests in
-/// flight a late batch holds back the ones after it (they are replayed after a crash, which deterministic ids make
-/// harmless) and nothing is ever committed ahead of a record that is neither indexed nor stored.
+/// letter; the committed offset is the end of the longest prefix of finished batches, extended into the oldest
+/// unfinished batch up to its own longest resolved prefix of records. So a batch whose last few records are being
+/// retried holds back only those records and what follows them (replayed after a crash, which deterministic ids
+/// make harmless), and nothing is ever committed ahead of a record that is neither indexed nor stored.
 #[derive(Debug, Clone)]
 pub struct Watermark {
     next_seq: u64,
+    /// Totals of the whole batches before `next_seq`.
     committed: BatchTally,
+    /// The resolved prefix of batch `next_seq`, counted from its start.
+    partial: Option<BatchTally>,
     finished_ahead: BTreeMap<u64, BatchTally>,
 }
 
@@ -32,8 +36,25 @@ impl Watermark {
         Watermark {
             next_seq,
             committed,
+            partial: None,
             finished_ahead: BTreeMap::new(),
         }
+    }
+
+    /// The oldest unfinished batch `seq` has resolved a prefix of its records, ending at `prefix.end_offset`, with
+    /// `prefix` counting them (their dead letters already stored). Returns true when the committed offset moved.
+    /// Ignored for any other batch: only the oldest one can extend the committed prefix.
+    pub fn advance_within(&mut self, seq: u64, prefix: BatchTally) -> bool {
+        let further = self
+            .partial
+            .map_or(prefix.end_offset > self.committed.end_offset, |partial| {
+                prefix.end_offset > partial.end_offset
+            });
+        if seq != self.next_seq || !further {
+            return false;
+        }
+        self.partial = Some(prefix);
+        true
     }
 
     /// Marks batch `seq` finished. Returns true when the committed offset moved.
@@ -42,6 +63,8 @@ impl Watermark {
         self.finished_ahead.insert(seq, tally);
         let mut moved = false;
         while let Some(tally) = self.finished_ahead.remove(&self.next_seq) {
+            // The whole batch's tally includes its resolved prefix.
+            self.partial = None;
             self.committed.end_offset = tally.end_offset;
             self.committed.records += tally.records;
             self.committed.indexed += tally.indexed;
@@ -54,7 +77,15 @@ impl Watermark {
 
     /// Totals up to the committed offset.
     pub fn committed(&self) -> BatchTally {
-        self.committed
+        match self.partial {
+            None => self.committed,
+            Some(partial) => BatchTally {
+                end_offset: partial.end_offset,
+                records: self.committed.records + partial.records,
+                indexed: self.committed.indexed + partial.indexed,
+                failed: self.committed.failed + partial.failed,
+            },
+        }
     }
 
     /// The first batch not committed yet.
@@ -65,7 +96,7 @@ impl Watermark {
     /// Moves the committed offset to the end of the source once every batch is committed (trailing whitespace or
     /// the closing `]` hold no record).
     pub fn commit_end_of_source(&mut self, end_offset: u64) {
-        debug_assert!(self.finished_ahead.is_empty());
+        debug_assert!(self.finished_ahead.is_empty() && self.partial.is_none());
         self.committed.end_offset = self.committed.end_offset.max(end_offset);
     }
 }
@@ -101,6 +132,42 @@ mod tests {
             }
         );
         assert_eq!(mark.next_seq(), 3);
+    }
+
+    #[test]
+    fn the_oldest_batch_commits_its_resolved_prefix() {
+        let mut mark = Watermark::new(0, BatchTally::default());
+        let prefix = |end, records| BatchTally {
+            end_offset: end,
+            records,
+            indexed: records,
+            failed: 0,
+        };
+        // Only the oldest batch may extend the committed offset.
+        assert!(!mark.advance_within(1, prefix(15, 1)));
+        assert!(mark.advance_within(0, prefix(4, 2)));
+        assert_eq!(mark.committed(), prefix(4, 2));
+        assert!(!mark.advance_within(0, prefix(4, 2)), "no move, no save");
+        assert!(!mark.finish(1, tally(20)));
+        // Finishing the oldest replaces its prefix by the whole batch, then the next one follows.
+        let whole = BatchTally {
+            end_offset: 10,
+            records: 5,
+            indexed: 4,
+            failed: 1,
+        };
+        assert!(mark.finish(0, whole));
+        assert_eq!(
+            mark.committed(),
+            BatchTally {
+                end_offset: 20,
+                records: 6,
+                indexed: 5,
+                failed: 1
+            }
+        );
+        assert!(mark.advance_within(2, prefix(25, 3)));
+        assert_eq!(mark.committed().records, 9);
     }
 
     proptest! {

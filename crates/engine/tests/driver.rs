@@ -591,3 +591,40 @@ fn drain_sends_what_was_read_even_short_of_a_batch_and_commits_it() {
     }
     panic!("the job never completed");
 }
+
+/// Indexes every item of a request but the last, which it rejects as busy (429), for as long as it is asked.
+struct RejectsTheLastItem;
+
+impl BulkSink for RejectsTheLastItem {
+    async fn send(&self, body: Bytes) -> Result<SinkResponse, SinkError> {
+        let items = body.iter().filter(|&&b| b == b'\n').count() / 2;
+        let mut answers: Vec<String> = (0..items.saturating_sub(1))
+            .map(|i| format!(r#"{{"index":{{"_index":"docs","_id":"{i}","status":201,"result":"created"}}}}"#))
+            .collect();
+        answers.push(
+            r#"{"index":{"_index":"docs","status":429,"error":{"type":"rejected_execution_exception","reason":"queue full"}}}"#
+                .into(),
+        );
+        Ok(SinkResponse {
+            status: 200,
+            retry_after: None,
+            body: format!(r#"{{"took":1,"errors":true,"items":[{}]}}"#, answers.join(",")).into_bytes(),
+        })
+    }
+}
+
+#[test]
+fn a_record_under_long_retry_holds_back_only_itself_and_what_follows() {
+    let data = lines(10);
+    let world = World::new(RejectsTheLastItem);
+    // One batch of ten; the first nine are indexed at once and the tenth is retried forever.
+    let running = world.run(MemSource::new(data.clone(), 1, 5000, 0.0), data.len(), &[], 20_000);
+    assert!(running.is_none(), "the busy record is still being retried");
+    let saved = world.checkpoints.load().unwrap();
+    let ninth_end = data.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(8).unwrap().0 as u64;
+    assert_eq!(
+        (saved.committed_offset, saved.committed_records, saved.counters.indexed),
+        (ninth_end, 9, 9),
+        "the checkpoint covers the resolved prefix of the batch"
+    );
+}

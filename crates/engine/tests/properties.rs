@@ -221,11 +221,47 @@ struct Scenario {
     checkpoint_every: u32,
     crashes: Vec<u64>,
     seed: u64,
+    /// Most answers are 429s (the cluster is saturated), checkpoints are saved at every move, and each kill must
+    /// replay no more than the window the driver allows past the committed offset.
+    saturated: bool,
+}
+
+/// Source bytes one sealed batch can cover at most: `batch_docs` consecutive records, from the end of the record
+/// before them (or the start of the data) to the end of the last.
+fn widest_batch(input: &[u8], format: FormatChoice, batch_docs: usize) -> u64 {
+    let ends: Vec<u64> = split_in_chunks(format, input, &[])
+        .records
+        .iter()
+        .map(|(span, _)| span.end)
+        .collect();
+    (0..ends.len())
+        .map(|first| {
+            let last = (first + batch_docs - 1).min(ends.len() - 1);
+            ends[last] - if first == 0 { 0 } else { ends[first - 1] }
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn scenario_strategy() -> impl Strategy<Value = Scenario> {
+    scenario_with(1..60, 0..6, 1..3000)
+}
+
+/// Longer sources and later kills: enough batches for the retried ones to fall behind.
+fn saturated_scenario_strategy() -> impl Strategy<Value = Scenario> {
+    scenario_with(80..240, 1..5, 20..1500).prop_map(|scenario| Scenario {
+        saturated: true,
+        ..scenario
+    })
+}
+
+fn scenario_with(
+    records: std::ops::Range<usize>,
+    crashes: std::ops::Range<usize>,
+    crash_polls: std::ops::Range<u64>,
+) -> impl Strategy<Value = Scenario> {
     (
-        proptest::collection::vec(record_strategy(true), 1..60),
+        proptest::collection::vec(record_strategy(true), records),
         any::<bool>(),
         0u64..64,
         any::<bool>(),
@@ -234,7 +270,7 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
         300usize..3000,
         1usize..6,
         1u32..6,
-        proptest::collection::vec(1u64..3000, 0..6),
+        proptest::collection::vec(crash_polls, crashes),
         any::<u64>(),
     )
         .prop_map(
@@ -252,6 +288,7 @@ fn scenario_strategy() -> impl Strategy<Value = Scenario> {
                 seed,
             )| {
                 Scenario {
+                    saturated: false,
                     records,
                     array,
                     style,
@@ -309,9 +346,18 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
         checkpoint_every_ms: 1000,
         progress_every_ms: 0,
     };
+    let tuning = if scenario.saturated {
+        Tuning {
+            checkpoint_every_batches: 1,
+            ..tuning
+        }
+    } else {
+        tuning
+    };
+    let (item_429, request_429) = if scenario.saturated { (0.3, 0.5) } else { (0.1, 0.05) };
     let faults = Faults {
-        item_429: 0.1,
-        request_429: 0.05,
+        item_429,
+        request_429,
         drop_after_apply: 0.05,
         // Small enough that multi-record batches get 413 and are split, large enough for any single record.
         max_body: (scenario.batch_bytes * 2 / 3).max(generated.iter().map(|r| r.text.len() + 200).max().unwrap_or(0)),
@@ -322,6 +368,8 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
     let dead_letters = MemDeadLetters::default();
     let clock = SimClock::default();
     let mut resumed_at = Vec::new();
+    // The furthest the source was read before each kill.
+    let mut read_before_crash = Vec::new();
 
     // Crash at each listed poll count, then a final run that must finish.
     let runs = scenario.crashes.iter().map(|&polls| Some(polls)).chain([None]);
@@ -362,8 +410,9 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
                 finished = Some(result);
                 break;
             }
+            None if polls.is_some() => read_before_crash.push(last_progress.map_or(0, |p| p.bytes_read)),
             None => prop_assert!(
-                polls.is_some(),
+                false,
                 "the final run did not finish: {:?} input {} bytes, scenario batch_bytes {} docs {} in_flight {}",
                 last_progress,
                 input.len(),
@@ -436,6 +485,22 @@ fn run_scenario(scenario: &Scenario) -> Result<(), TestCaseError> {
         "resume offsets {:?}",
         resumed_at
     );
+    // However long some records are retried, a kill replays at most one batch per request allowed in flight, plus
+    // one, plus the chunk read last (the wrong-file guard may read further while no valid record is seen yet).
+    if scenario.saturated && generated[0].kind == Kind::Good {
+        let widest = widest_batch(&input, settings.format, scenario.batch_docs);
+        let window = (scenario.in_flight as u64 + 1) * widest + 97;
+        for (read, resumed) in read_before_crash.iter().zip(&resumed_at) {
+            prop_assert!(
+                read.saturating_sub(*resumed) <= window,
+                "read to {} but resumed at {}: more than the window of {} bytes (widest batch {})",
+                read,
+                resumed,
+                window,
+                widest
+            );
+        }
+    }
     Ok(())
 }
 
@@ -444,6 +509,11 @@ proptest! {
 
     #[test]
     fn crash_and_resume_indexes_every_record_exactly_once(scenario in scenario_strategy()) {
+        run_scenario(&scenario)?;
+    }
+
+    #[test]
+    fn a_saturated_cluster_holds_the_checkpoint_back_by_at_most_the_window(scenario in saturated_scenario_strategy()) {
         run_scenario(&scenario)?;
     }
 }
