@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The browser benchmark: figures, not a test. Builds the release site and binaries, serves a large JSON Lines object
 # and a JSON array of the same records (1 GiB each by default; SLUICE_BENCH_MB changes it) from the S3-like object
-# server, and imports each through `sluice serve --site dist` into the OpenSearch test server: in headless Chromium
+# server, and imports each through `sluice serve --site dist` into the OpenSearch test server in its fast mode (a
+# sink that never limits the importer: action lines checked, ids counted, sources not parsed): in headless Chromium
 # (MB/s, docs/s, the longest main-thread task, peak JS heap + wasm memory, time from a reload at 90 % to the first
-# resumed bulk request), then with the native `sluice import` through the same proxy, and prints the ratio.
+# resumed bulk request), then with the native `sluice import` through the same proxy, and prints the ratio and the
+# ceiling (the records as prebuilt bodies posted straight to the sink).
 # SLUICE_BENCH_LOCAL_MB=2048 adds a local file of that size picked through the file input (SLUICE_BENCH_ONLY_LOCAL=1
 # runs only that). SLUICE_BENCH_TRACE=1 records a Chromium trace of each browser import and prints what every
 # main-thread task over 50 ms spent its time on. Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of
@@ -21,7 +23,7 @@ cargo build --release -p sluice-server -p sluice-testkit --bins
 trunk build --release
 mkdir -p target/bench
 target/release/sluice-sandbox --opensearch-port "$opensearch_port" --objects-port "$objects_port" \
-  --control-port "$control_port" --records "$records" --discard-sources > target/bench/sandbox.log 2>&1 &
+  --control-port "$control_port" --records "$records" --fast > target/bench/sandbox.log 2>&1 &
 pids=$!
 target/release/sluice serve --opensearch "http://127.0.0.1:$opensearch_port" --allow-index 'bench*' \
   --site dist --listen "127.0.0.1:$site_port" --max-body-mib 64 > target/bench/proxy.log 2>&1 &
@@ -39,4 +41,5 @@ for url in "http://127.0.0.1:$control_port/counts" "http://127.0.0.1:$site_port/
 done
 
 SLUICE_BENCH_SITE="http://127.0.0.1:$site_port/" SLUICE_BENCH_OBJECTS="http://127.0.0.1:$objects_port" \
+  SLUICE_BENCH_OPENSEARCH="http://127.0.0.1:$opensearch_port" \
   node tests/bench/browser-bench.mjs

@@ -36,7 +36,7 @@ pub(crate) fn ImportForm(
     let batch_mib = RwSignal::new("5".to_string());
     let batch_docs = RwSignal::new("5000".to_string());
     let in_flight = RwSignal::new("4".to_string());
-    let checkpoint_every = RwSignal::new("5".to_string());
+    let checkpoint_every = RwSignal::new("1".to_string());
     let pipeline = RwSignal::new(String::new());
     let problem: RwSignal<Option<String>> = RwSignal::new(None);
     let at_edge = RwSignal::new(false);

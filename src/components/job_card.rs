@@ -33,6 +33,37 @@ pub(crate) fn JobCard(
             .filter(|t| *t > 0)
             .map(|t| p.committed_offset as f64 / t as f64 * 100.0)
     };
+    // Reading runs ahead of what is done (indexed or kept as a failed record, safe on a reload) by up to a few
+    // batches: the bar shows both, so it moves while a batch is on its way, not only when it is acknowledged.
+    let read_percent = move || {
+        if state.get() == JobState::Completed {
+            return Some(100.0);
+        }
+        let p = totals.get();
+        p.total_bytes
+            .filter(|t| *t > 0)
+            .map(|t| (p.bytes_read.max(p.committed_offset) as f64 / t as f64 * 100.0).min(100.0))
+    };
+    let done_bytes = move || {
+        let p = totals.get();
+        match p.total_bytes.filter(|_| state.get() == JobState::Completed) {
+            Some(total) => human_bytes(total as f64),
+            None => human_bytes(p.committed_offset as f64),
+        }
+    };
+    let read_bytes = move || {
+        let p = totals.get();
+        human_bytes(p.bytes_read.max(p.committed_offset) as f64)
+    };
+    // A gzip object's size is of its compressed bytes, not of what is read: no total then.
+    let of_total = move || {
+        totals
+            .get()
+            .total_bytes
+            .filter(|t| *t > 0)
+            .map(|t| format!(" of {}", human_bytes(t as f64)))
+            .unwrap_or_default()
+    };
     let figures = {
         move || {
             let p = totals.get();
@@ -168,8 +199,17 @@ pub(crate) fn JobCard(
         <article class="card job" aria-label=label>
             <h3>{title}</h3>
             // Without a known size (gzip) the bar has no value: an indeterminate bar, not a false 0 %.
-            <progress max="100" value=percent
-                aria-label="Progress of this import">{move || percent().map_or("size unknown".into(), |p| format!("{p:.0} %"))}</progress>
+            <div class="bar" class:indeterminate=move || percent().is_none() role="progressbar"
+                aria-label="Progress of this import" aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=move || percent().map(|p| format!("{p:.1}"))
+                aria-valuetext=move || percent().map_or("size unknown".into(), |p| format!("{p:.0} % done"))>
+                <div class="read" style:width=move || format!("{:.2}%", read_percent().unwrap_or(0.0))></div>
+                <div class="done" style:width=move || format!("{:.2}%", percent().unwrap_or(0.0))></div>
+            </div>
+            <p class="bar-legend">
+                <span class="swatch done" aria-hidden="true"></span>{done_bytes}" done (indexed or kept as failed) · "
+                <span class="swatch read" aria-hidden="true"></span>{read_bytes}" read"{of_total}
+            </p>
             {several.then(|| view! {
                 <ol class="parts">
                     {parts.into_iter().enumerate().map(|(n, part)| {

@@ -83,10 +83,16 @@ async function startImport(page, urls, index, { idField = 'id', batchRecords = '
 const job = (page) => page.locator('article.job').first();
 const jobBar = (page) => job(page).getByLabel('Progress of this import');
 
+// The job card's bar is a two-layer progressbar (aria-valuenow: the part done); an edge job's is a <progress>.
+async function barValue(page) {
+  const bar = jobBar(page);
+  return Number(await bar.getAttribute('aria-valuenow') ?? await bar.getAttribute('value'));
+}
+
 async function progressAtLeast(page, percent) {
-  await page.waitForFunction(({ el, percent }) => Number(el.getAttribute('value')) >= percent,
+  await page.waitForFunction(({ el, percent }) => Number(el.getAttribute('aria-valuenow') ?? el.getAttribute('value')) >= percent,
     { el: await jobBar(page).elementHandle(), percent }, { timeout: 90_000 });
-  return Number(await jobBar(page).getAttribute('value'));
+  return barValue(page);
 }
 
 async function completed(page) {
@@ -414,7 +420,7 @@ test('two tabs on one job: the second shows live progress, never sends a bulk re
     await second.goto(SITE);
     await job(second).getByText('Running in another tab', { exact: false }).waitFor({ timeout: 30_000 });
     assert.match(await second.locator('#resume-banner').innerText(), /1 import is running in another tab/);
-    const shown = async () => Number(await jobBar(second).getAttribute('value'));
+    const shown = async () => barValue(second);
     const before = await shown();
     await second.waitForTimeout(2_000);
     assert.ok(await shown() > before, 'live progress from the other tab');
@@ -494,7 +500,7 @@ test('Pause answers at once during an import, and Resume finishes it exactly', a
   await job(page).getByText('Paused', { exact: true }).waitFor({ timeout: 10_000 });
   const pausedAfter = Date.now() - clicked;
   assert.ok(pausedAfter < 5_000, `paused ${pausedAfter} ms after the click`);
-  const stopped = Number(await jobBar(page).getAttribute('value'));
+  const stopped = await barValue(page);
   assert.ok(stopped < 100, `paused mid-import at ${stopped} %`);
   await job(page).getByRole('button', { name: 'Resume' }).click();
   await completed(page);

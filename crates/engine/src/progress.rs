@@ -64,6 +64,13 @@ impl RateMeter {
 
     /// Records the totals at `now_ms`; returns (docs/s, bytes/s) over the window.
     pub fn sample(&mut self, now_ms: u64, docs: u64, bytes: u64) -> (f64, f64) {
+        // Until the first bytes are done the time is start-up (the probe, the first batch's round trip), not the
+        // pace of the import: keep only the last such sample, or the first rates (and the time left) are far off.
+        if self.samples.back().is_some_and(|&(_, d, b)| (d, b) == (docs, bytes))
+            && self.samples.front().is_some_and(|&(_, d, b)| (d, b) == (docs, bytes))
+        {
+            self.samples.clear();
+        }
         self.samples.push_back((now_ms, docs, bytes));
         while self.samples.len() > 2 && self.samples[0].0 + self.window_ms < now_ms {
             self.samples.pop_front();
@@ -117,6 +124,21 @@ mod tests {
         assert_eq!(docs, 1000.0);
         assert_eq!(eta_ms(500, Some(1500), 100.0), Some(10_000));
         assert_eq!(eta_ms(500, None, 100.0), None);
+    }
+
+    #[test]
+    fn start_up_time_does_not_slow_the_first_rates() {
+        let mut meter = RateMeter::new(10_000);
+        // Four seconds before the first batch is done, then 10 MB/s.
+        for t in 0..=4 {
+            meter.sample(t * 1000, 0, 0);
+        }
+        let (_, bytes) = meter.sample(5000, 1000, 10_000_000);
+        assert_eq!(bytes, 10_000_000.0);
+        // Once moving, a stall counts: the rate falls.
+        meter.sample(6000, 1000, 10_000_000);
+        let (_, bytes) = meter.sample(7000, 1000, 10_000_000);
+        assert_eq!(bytes, 10_000_000.0 / 3.0);
     }
 
     #[test]

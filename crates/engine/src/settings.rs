@@ -186,7 +186,8 @@ pub struct Tuning {
     pub max_buffered_bytes: usize,
     /// Backoff for retries.
     pub retry: RetryPolicy,
-    /// Save a checkpoint every this many acknowledged batches (default 5, as in the Glue job Sluice replaces).
+    /// Save a checkpoint each time the committed offset moved this many times (default 1: a save is one small
+    /// write per batch, and a kill then replays no more than the requests in flight).
     pub checkpoint_every_batches: u32,
     /// ... and at least this often while batches are acknowledged (milliseconds, default 5000).
     pub checkpoint_every_ms: u64,
@@ -205,7 +206,7 @@ impl Default for Tuning {
             concurrency_mode: ConcurrencyMode::Adaptive,
             max_buffered_bytes: batch_bytes * (max_in_flight + 2),
             retry: RetryPolicy::default(),
-            checkpoint_every_batches: 5,
+            checkpoint_every_batches: 1,
             checkpoint_every_ms: 5000,
             progress_every_ms: 250,
         }

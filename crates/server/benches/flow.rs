@@ -7,6 +7,10 @@
 //! bytes on the wire over the bytes one clean pass sends (measured first, against the same server with no limit).
 //! Every run must leave the index exact; the count is checked and printed.
 //!
+//! Beside them, opensearch-js's `helpers.bulk` (tests/bench/helpers-bulk.mjs; needs `npm ci`) on the same server at
+//! `--concurrency 16`: it retries items rejected with 429 three times, 5 s apart, and stops at the first request
+//! answered 429 as a whole.
+//!
 //! Run: `cargo bench -p sluice-server --bench flow` (SLUICE_BENCH_DOCS, default 200000; SLUICE_BENCH_CAPACITY
 //! docs/s, default 50000; SLUICE_BENCH_THREADS, default 4).
 
@@ -67,6 +71,39 @@ fn import(
     (elapsed, cluster.counts(), cluster.doc_count("bench"))
 }
 
+/// opensearch-js's `helpers.bulk` into a fresh server: seconds, counters, documents in the index, and the error that
+/// stopped it. `None` when node or the package is missing.
+fn helpers_bulk(
+    runtime: &tokio::runtime::Runtime,
+    file: &Path,
+    capacity: Capacity,
+    concurrency: usize,
+) -> Option<(f64, Counts, usize, Option<String>)> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bench/helpers-bulk.mjs");
+    let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/@opensearch-project/opensearch");
+    if !package.exists() {
+        return None;
+    }
+    let options = Options {
+        discard_sources: true,
+        capacity: Some(capacity),
+        ..Options::default()
+    };
+    let cluster = runtime.block_on(OpenSearchServer::start(options)).unwrap();
+    // About 1000 of these documents per request, like the imports.
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .arg(cluster.url())
+        .arg(file)
+        .args(["bench", &concurrency.to_string(), "270000"])
+        .output()
+        .ok()?;
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
+    let seconds = report["seconds"].as_f64()?;
+    let error = report["error"].as_str().map(str::to_string);
+    Some((seconds, cluster.counts(), cluster.doc_count("bench"), error))
+}
+
 fn main() {
     let docs = env_number("SLUICE_BENCH_DOCS", 200_000.0) as u64;
     let docs_per_sec = env_number("SLUICE_BENCH_CAPACITY", 50_000.0);
@@ -123,6 +160,36 @@ fn main() {
                         counts.bulk_requests,
                         if indexed as u64 == docs { "exact".to_string() } else { format!("{indexed} of {docs}") }
                     );
+                }
+                if concurrency != 16 {
+                    continue;
+                }
+                let capacity = Capacity {
+                    docs_per_sec,
+                    threads,
+                    queue,
+                    item_level,
+                };
+                match helpers_bulk(&runtime, &file, capacity, concurrency) {
+                    Some((seconds, counts, indexed, error)) => println!(
+                        "| {} | {queue} | {concurrency} | opensearch-js helpers.bulk | {seconds:.1} s | {} | {:.1} % ({} of {}) | {:.2} × | {} |",
+                        if item_level { "item-level" } else { "whole request" },
+                        if indexed as u64 == docs {
+                            format!("{:.0} %", docs as f64 / seconds / docs_per_sec * 100.0)
+                        } else {
+                            "—".to_string()
+                        },
+                        counts.rejected_requests as f64 / counts.bulk_requests.max(1) as f64 * 100.0,
+                        counts.rejected_requests,
+                        counts.bulk_requests,
+                        counts.bulk_bytes as f64 / data_bytes,
+                        match (indexed as u64 == docs, error) {
+                            (true, _) => "exact".to_string(),
+                            (false, Some(error)) => format!("{indexed} of {docs}: stopped by {error}"),
+                            (false, None) => format!("{indexed} of {docs}"),
+                        }
+                    ),
+                    None => println!("(opensearch-js helpers.bulk skipped: run `npm ci` for @opensearch-project/opensearch)"),
                 }
             }
         }

@@ -95,6 +95,10 @@ pub struct Options {
     /// Forget document bodies after indexing (ids, versions and mappings are kept): for benchmarks with large
     /// data sets. `get` then returns `null` sources.
     pub discard_sources: bool,
+    /// A sink that never limits the client, for benchmarks of Sluice itself: action lines are still parsed and
+    /// checked and ids counted (`_count` stays exact), but a source line is only checked to be a JSON object's
+    /// text (`{…}`), not parsed, and no mapping is kept or checked; sources are discarded.
+    pub fast: bool,
     /// A cluster with a fixed indexing capacity (write threads and a queue), which answers 429 when full.
     pub capacity: Option<Capacity>,
 }
@@ -211,6 +215,7 @@ struct Shared {
     counters: Counters,
     basic_auth: Option<String>,
     discard_sources: bool,
+    fast: bool,
     capacity: Option<Capacity>,
     /// The write threads of [`Capacity`].
     write_threads: tokio::sync::Semaphore,
@@ -259,7 +264,8 @@ impl OpenSearchServer {
                 auto_ids: 0,
             }),
             counters: Counters::default(),
-            discard_sources: options.discard_sources,
+            discard_sources: options.discard_sources || options.fast,
+            fast: options.fast,
             capacity: options.capacity,
             write_threads: tokio::sync::Semaphore::new(options.capacity.map_or(1, |c| c.threads.max(1))),
             occupied: std::sync::atomic::AtomicUsize::new(0),
@@ -813,7 +819,7 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
         Ok(operations) => operations,
         Err(response) => return response,
     };
-    for op in &mut operations {
+    for op in operations.iter_mut().filter(|_| !shared.fast) {
         op.document = op
             .source
             .as_deref()
@@ -867,7 +873,7 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
                     bump(&shared.counters.rejected, 1);
                     (rejected_item(&op), false)
                 } else {
-                    apply(&mut cluster, &shared.counters, op, shared.discard_sources)
+                    apply(&mut cluster, &shared.counters, op, shared.discard_sources, shared.fast)
                 };
                 errors |= !ok;
                 item
@@ -1037,7 +1043,13 @@ fn rejected_item(op: &Operation) -> String {
 }
 
 /// Applies one operation. Returns the item and whether it succeeded.
-fn apply(cluster: &mut Cluster, counters: &Counters, mut op: Operation, discard_sources: bool) -> (String, bool) {
+fn apply(
+    cluster: &mut Cluster,
+    counters: &Counters,
+    mut op: Operation,
+    discard_sources: bool,
+    fast: bool,
+) -> (String, bool) {
     let parsed = op.document.take();
     if let Err(reason) = valid_index_name(&op.index) {
         bump(&counters.failed, 1);
@@ -1072,6 +1084,52 @@ fn apply(cluster: &mut Cluster, counters: &Counters, mut op: Operation, discard_
                 (item_success(&op, &id, 1, "not_found", seq_no, 404), false)
             }
         },
+        "index" | "create" if fast => {
+            let source = op.source.as_deref().unwrap_or_default().trim_ascii();
+            if !(source.starts_with(b"{") && source.ends_with(b"}")) {
+                bump(&counters.failed, 1);
+                let cause = json!({"type": "json_parse_exception", "reason": "the source is not a JSON object"});
+                return (
+                    item_error(
+                        &op,
+                        &id,
+                        400,
+                        "mapper_parsing_exception",
+                        "failed to parse",
+                        Some(cause),
+                    ),
+                    false,
+                );
+            }
+            let existing = index.docs.get(&id).map(|doc| doc.version);
+            if let (Some(version), "create") = (existing, op.action) {
+                bump(&counters.failed, 1);
+                let reason = format!("[{id}]: version conflict, document already exists (current version [{version}])");
+                return (
+                    item_error(&op, &id, 409, "version_conflict_engine_exception", &reason, None),
+                    false,
+                );
+            }
+            let version = existing.map_or(1, |v| v + 1);
+            index.docs.insert(
+                id.clone(),
+                Doc {
+                    source: Value::Null,
+                    version,
+                    seq_no: 0,
+                },
+            );
+            bump(&counters.indexed, 1);
+            if existing.is_some() {
+                bump(&counters.overwrites, 1);
+            }
+            let (result, status) = if existing.is_some() {
+                ("updated", 200)
+            } else {
+                ("created", 201)
+            };
+            (success(index, result, status, version), true)
+        }
         action => {
             let document = match parsed {
                 Some(map) => map,

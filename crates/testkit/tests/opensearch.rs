@@ -494,3 +494,47 @@ async fn futures_join(server: &std::sync::Arc<OpenSearchServer>, body: &str, n: 
     }
     answers
 }
+
+#[tokio::test]
+async fn the_fast_mode_counts_ids_checks_actions_and_skips_mappings() {
+    let server = OpenSearchServer::start(Options {
+        fast: true,
+        ..Options::default()
+    })
+    .await
+    .unwrap();
+    let (status, body) = bulk(
+        &server,
+        concat!(
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"1\"}}\n{\"n\":1}\n",
+            // A type change that a real mapping would refuse: the fast sink does not look.
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"2\"}}\n{\"n\":\"text\"}\n",
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"1\"}}\n{\"n\":1}\n",
+            "{\"create\":{\"_index\":\"logs\",\"_id\":\"2\"}}\n{\"n\":2}\n",
+            "{\"index\":{\"_index\":\"logs\",\"_id\":\"3\"}}\n[1,2]\n",
+        ),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let statuses: Vec<u64> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| {
+            item.as_object().unwrap().values().next().unwrap()["status"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(statuses, [201, 201, 200, 409, 400]);
+    let count: Value = reqwest::get(format!("{}/logs/_count", server.url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(count["count"], 2);
+    // Action lines are still checked.
+    let (status, body) = bulk(&server, "{\"index\":{\"_index\":\"logs\"},\"x\":1}\n{}\n").await;
+    assert_eq!(status, 400, "{body}");
+}

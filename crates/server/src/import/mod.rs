@@ -88,8 +88,9 @@ pub struct ImportArgs {
     /// Checkpoint file (created, updated atomically, resumed). Default: <object name>.checkpoint.json here.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Save the checkpoint every N acknowledged bulk requests (and at least every 5 s).
-    #[arg(long, default_value_t = 5)]
+    /// Save the checkpoint each time N more batches are done (and at least every 5 s); 1 keeps what a kill
+    /// replays to the requests in flight.
+    #[arg(long, default_value_t = 1)]
     pub checkpoint_every: u32,
     /// Dead-letter file (NDJSON: offset, end, reason, record). Default: <object name>.dead-letters.ndjson here.
     #[arg(long)]

@@ -160,7 +160,7 @@ async fn main() {
     if args.iter().any(|a| a == "--help" || a == "-h") {
         println!(
             "sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000] [--latency-ms 0] \
-             [--cut-port P] [--control-port C] [--discard-sources]"
+             [--cut-port P] [--control-port C] [--discard-sources] [--fast]"
         );
         return;
     }
@@ -172,6 +172,8 @@ async fn main() {
     let latency = std::time::Duration::from_millis(arg(&args, "--latency-ms", 0));
     // Benchmarks index gigabytes: keep ids, versions and mappings, forget the documents' bodies.
     let discard_sources = args.iter().any(|a| a == "--discard-sources");
+    // A sink that never limits the importer: action lines checked, ids counted, sources neither parsed nor kept.
+    let fast = args.iter().any(|a| a == "--fast");
     let bind = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
     let options = Options {
         faults: Faults {
@@ -179,6 +181,7 @@ async fn main() {
             ..Default::default()
         },
         discard_sources,
+        fast,
         ..Options::default()
     };
     let opensearch = OpenSearchServer::bind(bind(opensearch_port), options)
