@@ -136,17 +136,17 @@ fn main() {
     println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
     for item_level in [false, true] {
         for queue in [0usize, 2, 8] {
+            let capacity = Capacity {
+                docs_per_sec,
+                threads,
+                queue,
+                item_level,
+            };
             for concurrency in [4usize, 16] {
                 for mode in ["adaptive", "fixed"] {
                     if item_level && mode == "fixed" {
                         continue;
                     }
-                    let capacity = Capacity {
-                        docs_per_sec,
-                        threads,
-                        queue,
-                        item_level,
-                    };
                     let (seconds, counts, indexed) = import(&runtime, &file, Some(capacity), concurrency, mode);
                     let goodput = docs as f64 / seconds / docs_per_sec;
                     let rejected = counts.rejected_requests as f64 / counts.bulk_requests.max(1) as f64;
@@ -164,12 +164,6 @@ fn main() {
                 if concurrency != 16 {
                     continue;
                 }
-                let capacity = Capacity {
-                    docs_per_sec,
-                    threads,
-                    queue,
-                    item_level,
-                };
                 match helpers_bulk(&runtime, &file, capacity, concurrency) {
                     Some((seconds, counts, indexed, error)) => println!(
                         "| {} | {queue} | {concurrency} | opensearch-js helpers.bulk | {seconds:.1} s | {} | {:.1} % ({} of {}) | {:.2} × | {} |",

@@ -2,7 +2,7 @@
 //! server holding sample datasets, with presigned-style URLs printed to paste into the app or the CLI.
 //!
 //! `sluice-sandbox [--opensearch-port 9200] [--objects-port 9000] [--records 10000] [--latency-ms 0]
-//! [--cut-port P --control-port C] [--discard-sources]`; Ctrl-C stops it. `--latency-ms` slows every bulk request (to watch or interrupt
+//! [--cut-port P --control-port C] [--discard-sources] [--fast]`; Ctrl-C stops it. `--latency-ms` slows every bulk request (to watch or interrupt
 //! an import).
 //!
 //! For end-to-end tests, `--cut-port` serves the same objects through a TCP fault proxy that can cut downloads
