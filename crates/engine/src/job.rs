@@ -297,6 +297,7 @@ where
         stop: None,
         batches_since_save: 0,
         last_save_ms: now,
+        saving: None,
         last_progress_ms: 0,
         rates: RateMeter::new(10_000),
         note: None,
@@ -381,6 +382,7 @@ enum Event<S> {
     Command(Option<Command>),
     Chunk(S, ChunkResult),
     Done(Completion),
+    Saved(Result<(), StoreError>),
 }
 
 /// Why the job is winding down.
@@ -448,6 +450,9 @@ struct Run<'a, S, K, C, D, T> {
     stop: Option<Stop>,
     batches_since_save: u32,
     last_save_ms: u64,
+    /// The checkpoint save running while the import goes on (at most one, so saves land in order). It holds a copy
+    /// of the checkpoint taken when it started, which describes only what was acknowledged and stored by then.
+    saving: Option<LocalFuture<'a, Result<(), StoreError>>>,
     last_progress_ms: u64,
     rates: RateMeter,
     note: Option<String>,
@@ -486,6 +491,12 @@ where
                 Event::Command(None) => self.commands = None,
                 Event::Chunk(source, result) => self.on_chunk(source, result),
                 Event::Done(completion) => self.on_completion(completion),
+                Event::Saved(result) => {
+                    self.saving = None;
+                    if let Err(error) = result {
+                        return Err(self.save_failure(error));
+                    }
+                }
             }
             self.report(on_progress, false);
         }
@@ -496,7 +507,13 @@ where
         let commands = &mut self.commands;
         let reading = &mut self.reading;
         let in_flight = &mut self.in_flight;
+        let saving = &mut self.saving;
         poll_fn(|cx| {
+            if let Some(save) = saving {
+                if let Poll::Ready(result) = save.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Saved(result));
+                }
+            }
             if let Some(commands) = commands {
                 if let Poll::Ready(command) = commands.poll_next_unpin(cx) {
                     return Poll::Ready(Event::Command(command));
@@ -977,8 +994,12 @@ where
         let due = self.batches_since_save >= self.tuning.checkpoint_every_batches.max(1)
             || (self.batches_since_save > 0
                 && self.io.clock.now_ms().saturating_sub(self.last_save_ms) >= self.tuning.checkpoint_every_ms);
-        if due {
-            self.save(JobStatus::Running, None).await?;
+        if due && self.saving.is_none() {
+            // Saved while the import goes on: waiting here would stop reading and sending for the time storage
+            // takes (IndexedDB in a browser), once per batch.
+            let store = self.io.checkpoints;
+            let checkpoint = self.stamp(JobStatus::Running, None).clone();
+            self.saving = Some(Box::pin(async move { store.save(&checkpoint).await }));
         }
         Ok(())
     }
@@ -1077,7 +1098,8 @@ where
         })))
     }
 
-    async fn save(&mut self, status: JobStatus, last_error: Option<String>) -> Result<(), JobFailure> {
+    /// Brings the checkpoint up to the committed state and `status`, for a save; counts as the last save.
+    fn stamp(&mut self, status: JobStatus, last_error: Option<String>) -> &Checkpoint {
         let committed = self.watermark.committed();
         let now = self.io.clock.now_ms();
         let checkpoint = &mut self.checkpoint;
@@ -1093,18 +1115,31 @@ where
             retried: self.live.retried,
             retried_requests: self.live.retried_requests,
         };
-        if let Err(error) = self.io.checkpoints.save(&self.checkpoint).await {
-            return Err(JobFailure {
-                kind: FailureKind::Storage,
-                message: format!(
-                    "could not save the checkpoint: {error}. The import stopped; resume when storage works."
-                ),
-                checkpoint: self.checkpoint.clone(),
-            });
-        }
         self.last_save_ms = now;
         self.batches_since_save = 0;
-        Ok(())
+        &self.checkpoint
+    }
+
+    /// Saves the checkpoint and waits until it is durable (after the save running in the background, if any, so
+    /// this one lands last).
+    async fn save(&mut self, status: JobStatus, last_error: Option<String>) -> Result<(), JobFailure> {
+        if let Some(running) = self.saving.take() {
+            running.await.map_err(|error| self.save_failure(error))?;
+        }
+        self.stamp(status, last_error);
+        self.io
+            .checkpoints
+            .save(&self.checkpoint)
+            .await
+            .map_err(|error| self.save_failure(error))
+    }
+
+    fn save_failure(&self, error: StoreError) -> JobFailure {
+        JobFailure {
+            kind: FailureKind::Storage,
+            message: format!("could not save the checkpoint: {error}. The import stopped; resume when storage works."),
+            checkpoint: self.checkpoint.clone(),
+        }
     }
 
     async fn storage_failure(&mut self, message: String) -> JobFailure {

@@ -628,3 +628,48 @@ fn a_record_under_long_retry_holds_back_only_itself_and_what_follows() {
         "the checkpoint covers the resolved prefix of the batch"
     );
 }
+
+#[test]
+fn reading_and_sending_go_on_while_a_checkpoint_save_is_slow() {
+    let data = lines(100);
+    let world = World::new(SimCluster::new(1, CALM));
+    // The first save (the job's start) lands; the next one, after the first batch, never finishes.
+    world.checkpoints.stall_from.set(Some(2));
+    let running = world.run(MemSource::new(data.clone(), 1, 300, 0.0), data.len(), &[], 50_000);
+    assert!(running.is_none(), "the job cannot end before its checkpoint is saved");
+    assert_eq!(
+        world.sink.index.borrow().docs.len(),
+        100,
+        "all ten batches were sent while the save was pending"
+    );
+    assert_eq!(
+        world.checkpoints.load().unwrap().committed_offset,
+        0,
+        "only the start was saved"
+    );
+}
+
+#[test]
+fn a_checkpoint_save_that_fails_stops_the_job_with_a_storage_failure() {
+    let data = lines(100);
+    let world = World::new(SimCluster::new(1, CALM));
+    world.checkpoints.fail_from.set(Some(3));
+    let failure = world
+        .run(MemSource::new(data.clone(), 1, 300, 0.0), data.len(), &[], 50_000)
+        .expect("the job ends")
+        .expect_err("it fails");
+    assert_eq!(failure.kind, FailureKind::Storage);
+    assert!(
+        failure
+            .message
+            .starts_with("could not save the checkpoint: the disk is full"),
+        "{}",
+        failure.message
+    );
+    let saved = world.checkpoints.load().unwrap();
+    assert!(
+        saved.committed_offset > 0 && saved.committed_offset < data.len() as u64,
+        "the last save that landed stays: {}",
+        saved.committed_offset
+    );
+}

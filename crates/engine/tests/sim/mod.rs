@@ -234,6 +234,10 @@ impl BulkSink for SimCluster {
 pub struct MemCheckpoints {
     pub saved: RefCell<Option<Vec<u8>>>,
     pub saves: Cell<u32>,
+    /// Saves from this one on (counted from 1) never complete: storage that stalls.
+    pub stall_from: Cell<Option<u32>>,
+    /// Saves from this one on fail: storage that broke.
+    pub fail_from: Cell<Option<u32>>,
 }
 
 impl MemCheckpoints {
@@ -247,6 +251,14 @@ impl MemCheckpoints {
 
 impl CheckpointStore for MemCheckpoints {
     async fn save(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let attempt = self.saves.get() + 1;
+        if self.stall_from.get().is_some_and(|from| attempt >= from) {
+            futures::future::pending::<()>().await;
+        }
+        if self.fail_from.get().is_some_and(|from| attempt >= from) {
+            self.saves.set(attempt);
+            return Err(StoreError("the disk is full".into()));
+        }
         Yield(1).await;
         *self.saved.borrow_mut() = Some(checkpoint.to_json());
         self.saves.set(self.saves.get() + 1);
