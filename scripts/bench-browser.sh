@@ -8,7 +8,10 @@
 # ceiling (the records as prebuilt bodies posted straight to the sink).
 # SLUICE_BENCH_LOCAL_MB=2048 adds a local file of that size picked through the file input (SLUICE_BENCH_ONLY_LOCAL=1
 # runs only that). SLUICE_BENCH_TRACE=1 records a Chromium trace of each browser import and prints what every
-# main-thread task over 50 ms spent its time on. Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of
+# main-thread task over 50 ms spent its time on; SLUICE_BENCH_PROFILE=1 adds V8's CPU samples to it and prints each
+# thread's CPU and the functions with the most self time. Each import also prints the CPU seconds of every process
+# taking part (Chromium's renderer, network service and the rest, the proxy, the sink, the native importer) and the
+# requests at a time its card showed. Needs scripts/setup.sh to have run. About 1.5 GB of RAM per GiB of
 # object (and ~230 MB of trace per GiB with the trace on).
 set -euo pipefail
 cd "$(dirname "$0")/.."

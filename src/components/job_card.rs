@@ -203,8 +203,8 @@ pub(crate) fn JobCard(
                 aria-label="Progress of this import" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=move || percent().map(|p| format!("{p:.1}"))
                 aria-valuetext=move || percent().map_or("size unknown".into(), |p| format!("{p:.0} % done"))>
-                <div class="read" style:width=move || format!("{:.2}%", read_percent().unwrap_or(0.0))></div>
-                <div class="done" style:width=move || format!("{:.2}%", percent().unwrap_or(0.0))></div>
+                <div class="read" style:transform=move || format!("scaleX({:.4})", read_percent().unwrap_or(0.0) / 100.0)></div>
+                <div class="done" style:transform=move || format!("scaleX({:.4})", percent().unwrap_or(0.0) / 100.0)></div>
             </div>
             <p class="bar-legend">
                 <span class="swatch done" aria-hidden="true"></span>{done_bytes}" done (indexed or kept as failed) · "

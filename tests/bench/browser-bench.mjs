@@ -2,7 +2,8 @@
 // about time. Each import uses the page's defaults (batch size, 4 requests in flight; SLUICE_BENCH_BATCH_DOCS
 // overrides the records per batch) and derived ids, like the native run it is compared with.
 import { spawnSync } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { closeSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
 const SITE = process.env.SLUICE_BENCH_SITE;
@@ -67,8 +68,10 @@ const browser = await chromium.launch({
 // With SLUICE_BENCH_TRACE=1 each browser import records a Chromium trace, and every main-thread task over 50 ms is
 // printed with what it spent its time on (garbage collection, script, style and layout, ...): the profile that says
 // what makes a task long.
-const TRACE = Boolean(process.env.SLUICE_BENCH_TRACE);
-const TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'v8', 'disabled-by-default-v8.gc', 'blink.user_timing'];
+const PROFILE = Boolean(process.env.SLUICE_BENCH_PROFILE);
+const TRACE = PROFILE || Boolean(process.env.SLUICE_BENCH_TRACE);
+const TRACE_CATEGORIES = ['toplevel', 'devtools.timeline', 'v8', 'disabled-by-default-v8.gc', 'blink.user_timing',
+  ...(PROFILE ? ['disabled-by-default-v8.cpu_profiler'] : [])];
 
 // The renderer main thread's tasks over 50 ms in a trace file: wall time, the thread's CPU time within it (much less
 // means the thread was waiting for a core, not working), what posted the task, and the time of the kinds of work
@@ -96,6 +99,42 @@ function longTasksInTrace(path) {
     const cpu = task.tdur === undefined ? '?' : (task.tdur / 1000).toFixed(0);
     return `${(task.dur / 1000).toFixed(0)} ms (CPU ${cpu} ms), from ${from}: ${parts.join(', ') || 'no nested events'}`;
   });
+}
+
+// CPU seconds used so far by the processes taking part, by role (from /proc: user + system time of each live
+// process; a process that exits takes its count along, so this is read before a browser context closes). On a
+// machine of few cores the importer, Chromium's network service, the proxy and the sink share them: this says
+// where an import's CPU goes, and whether the machine had any left.
+function cpuSeconds(children = false) {
+  const roles = {};
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    let stat, args;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch { continue; }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / 100;
+    const role = args.includes('--type=renderer') ? 'renderer (page + import worker)'
+      : args.includes('--utility-sub-type=network') ? 'network service'
+      : args.includes('chromium') ? 'other Chromium'
+      : args.includes('sluice serve') ? 'proxy'
+      : args.includes('sluice-sandbox') ? 'sink and objects'
+      : args.includes('sluice import') ? 'native importer' : null;
+    if (role) roles[role] = (roles[role] ?? 0) + seconds;
+    // The importer has exited when this is read: its time is in this process's count of reaped children.
+    if (children && pid === String(process.pid)) roles['native importer'] = (Number(fields[13]) + Number(fields[14])) / 100;
+  }
+  return roles;
+}
+
+function cpuSince(before, seconds, children = false) {
+  const after = cpuSeconds(children);
+  const parts = Object.entries(after).map(([role, total]) => [role, total - (before[role] ?? 0)])
+    .filter(([, used]) => used >= 0.05);
+  const used = parts.reduce((sum, [, s]) => sum + s, 0);
+  return `${parts.map(([role, s]) => `${role} ${s.toFixed(1)}`).join(', ')}; ${used.toFixed(1)} CPU-s in ${seconds.toFixed(1)} s `
+    + `of ${availableParallelism()} cores (${(used / seconds / availableParallelism() * 100).toFixed(0)} % busy)`;
 }
 
 // The resident memory of Chromium's renderer processes (the page and its worker run in one), from the OS: an upper
@@ -138,6 +177,61 @@ async function watchWorkerHeaps(page) {
   };
 }
 
+// With SLUICE_BENCH_PROFILE=1 the trace also holds V8's CPU samples: per thread of the renderer, the CPU its tasks
+// used and the functions with the most self time.
+function profileInTrace(path) {
+  const events = JSON.parse(readFileSync(path, 'utf8')).traceEvents;
+  const threadName = new Map(events.filter((e) => e.ph === 'M' && e.name === 'thread_name')
+    .map((e) => [`${e.pid}:${e.tid}`, e.args.name]));
+  const busy = new Map();
+  const tasks = events.filter((e) => e.ph === 'X' && ['RunTask', 'ThreadControllerImpl::RunTask'].includes(e.name));
+  for (const task of tasks) {
+    const thread = `${threadName.get(`${task.pid}:${task.tid}`) ?? '?'} (${task.pid})`;
+    if (!busy.has(thread)) busy.set(thread, []);
+    busy.get(thread).push(task);
+  }
+  const lines = [];
+  for (const [thread, list] of busy) {
+    list.sort((x, y) => x.ts - y.ts);
+    // Outermost tasks only: one may wrap the other.
+    let end = -1, cpu = 0, wall = 0;
+    for (const task of list) {
+      if (task.ts < end) continue;
+      end = task.ts + task.dur;
+      cpu += (task.tdur ?? 0) / 1000;
+      wall += task.dur / 1000;
+    }
+    if (wall > 50) lines.push(`${thread}: tasks ${wall.toFixed(0)} ms, CPU ${cpu.toFixed(0)} ms`);
+  }
+  // The sampler's chunks, by profile id: nodes arrive over several chunks.
+  const profiles = new Map();
+  for (const e of events.filter((e) => e.name === 'ProfileChunk')) {
+    const key = `${e.pid}:${e.id}`;
+    if (!profiles.has(key)) profiles.set(key, { thread: `${threadName.get(`${e.pid}:${e.tid}`) ?? '?'} (${e.pid})`, nodes: new Map(), self: new Map() });
+    const profile = profiles.get(key);
+    const data = e.args.data;
+    for (const node of data.cpuProfile?.nodes ?? []) profile.nodes.set(node.id, node.callFrame);
+    const samples = data.cpuProfile?.samples ?? [];
+    samples.forEach((id, n) => profile.self.set(id, (profile.self.get(id) ?? 0) + (data.timeDeltas?.[n] ?? 0) / 1000));
+  }
+  for (const { thread, nodes, self } of profiles.values()) {
+    const byName = new Map();
+    for (const [id, ms] of self) {
+      const frame = nodes.get(id) ?? {};
+      const where = frame.url ? ` ${frame.url.split('/').pop()}:${frame.lineNumber + 1}:${frame.columnNumber + 1}` : '';
+      const name = `${frame.functionName || '(anonymous)'}${where}`;
+      byName.set(name, (byName.get(name) ?? 0) + ms);
+    }
+    const total = [...byName.values()].reduce((x, y) => x + y, 0);
+    if (total < 50) continue;
+    lines.push(`${thread}: ${total.toFixed(0)} ms sampled`);
+    for (const [name, ms] of [...byName].sort((x, y) => y[1] - x[1]).slice(0, 20)) {
+      lines.push(`  ${ms.toFixed(0).padStart(6)} ms ${(ms / total * 100).toFixed(1).padStart(5)} %  ${name}`);
+    }
+  }
+  return lines;
+}
+
 // One import in a fresh profile. With `reloadAt`, the page is reloaded at that percentage and the time from the
 // reload to the first resumed bulk request is measured.
 async function inBrowser(key, index, reloadAt, localFile) {
@@ -161,10 +255,15 @@ async function inBrowser(key, index, reloadAt, localFile) {
   // and, apart, the renderer processes' resident memory.
   const peak = { total: 0, page: 0, worker: 0, renderer: 0 };
   let longest = 0;
+  // The requests the flow controller allowed at a time, as the card showed it at each sample.
+  const windows = [];
   const sample = async () => {
     try {
-      const [heap, wasm, tasks] = await page.evaluate(() => [performance.memory.usedJSHeapSize,
-        window.sluiceWasmMemoryBytes?.() ?? 0, window.__longTasks.splice(0)]);
+      const [heap, wasm, tasks, card] = await page.evaluate(() => [performance.memory.usedJSHeapSize,
+        window.sluiceWasmMemoryBytes?.() ?? 0, window.__longTasks.splice(0),
+        document.querySelector('article.job')?.textContent ?? '']);
+      const flow = /(\d+) requests at a time/.exec(card);
+      if (flow) windows.push(Number(flow[1]));
       let inWorkers = await workerHeaps();
       for (const worker of page.workers()) {
         inWorkers += await worker.evaluate(() => self.sluiceWasmMemoryBytes?.() ?? 0).catch(() => 0);
@@ -180,6 +279,7 @@ async function inBrowser(key, index, reloadAt, localFile) {
   const traceFile = `target/bench/trace-${index}.json`;
   if (TRACE) await browser.startTracing(page, { path: traceFile, categories: TRACE_CATEGORIES });
   const started = Date.now();
+  const cpuBefore = cpuSeconds();
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   let resumeMs = null;
   const bar = page.locator('article.job').first().getByLabel('Progress of this import');
@@ -203,30 +303,40 @@ async function inBrowser(key, index, reloadAt, localFile) {
     // The reloaded page's own start is not part of the import.
     since = await page.evaluate(() => performance.now());
   }
-  await page.locator('article.job').first().getByText('Completed', { exact: true })
-    .waitFor({ timeout: 3_600_000 });
+  // Polled every 250 ms, not with a locator (which polls on every animation frame: on a machine of two cores that
+  // CPU would be taken from the import being measured).
+  await page.waitForFunction(() => [...(document.querySelector('article.job')?.querySelectorAll('*') ?? [])]
+    .some((el) => el.children.length === 0 && el.textContent.trim() === 'Completed'), null,
+  { timeout: 3_600_000, polling: 250 });
   const seconds = (Date.now() - started) / 1000;
+  const cpu = cpuSince(cpuBefore, seconds);
   clearInterval(sampler);
   await sample();
   let traced = null;
+  let profile = null;
   if (TRACE) {
     await browser.stopTracing();
     traced = longTasksInTrace(traceFile);
+    if (PROFILE) profile = profileInTrace(traceFile);
   }
   await context.close();
-  return { seconds, longest, traced, peakMb: peak.total / 1e6, pageMb: peak.page / 1e6, workerMb: peak.worker / 1e6,
+  windows.sort((a, b) => a - b);
+  const window = windows.length ? `${windows[0]}, median ${windows[windows.length >> 1]}, max ${windows.at(-1)}` : 'none seen';
+  return { seconds, cpu, profile, longest, traced, window, peakMb: peak.total / 1e6, pageMb: peak.page / 1e6, workerMb: peak.worker / 1e6,
     rendererMb: peak.renderer / 1e6, resumeMs };
 }
 
 function native(key, index) {
   rmSync('target/bench/native', { recursive: true, force: true });
   const started = Date.now();
+  const cpuBefore = cpuSeconds(true);
   const run = spawnSync('target/release/sluice', ['import', '--url', `${OBJECTS}/sample/${key}`, '--index', index,
     '--auto-ids', '--proxy', SITE.replace(/\/$/, ''), '--quiet', '--checkpoint', 'target/bench/native/checkpoint.json',
     '--dead-letters', 'target/bench/native/failed.ndjson'], { stdio: 'inherit' });
   // 3 = completed with failed records (the sandbox plants one in 1000).
   if (![0, 3].includes(run.status)) throw new Error(`sluice import exited with ${run.status}`);
-  return { seconds: (Date.now() - started) / 1000 };
+  const seconds = (Date.now() - started) / 1000;
+  return { seconds, cpu: cpuSince(cpuBefore, seconds, true) };
 }
 
 const rows = [];
@@ -266,8 +376,12 @@ for (const { key, bytes, docs, page, cli, resumed, top } of rows) {
     + `(0 = none over 50 ms); peak memory ${page.peakMb.toFixed(0)} MB (page ${page.pageMb.toFixed(0)} MB + `
     + `import worker ${page.workerMb.toFixed(0)} MB, JS heap + wasm each); renderer processes' resident memory at most `
     + `${page.rendererMb.toFixed(0)} MB`);
+  console.log(`  requests at a time (the card, every 250 ms): min ${page.window}`);
   for (const line of page.traced ?? []) console.log(`  traced long task ${line}`);
+  console.log(`  CPU seconds during the browser import: ${page.cpu}`);
+  for (const line of page.profile ?? []) console.log(`  ${line}`);
   console.log(`  native sluice import: ${cli.seconds.toFixed(1)} s, ${mbps(bytes, cli.seconds)} MB/s`);
+  console.log(`  CPU seconds during the native import: ${cli.cpu}`);
   console.log(`  browser / native: ${(cli.seconds / page.seconds * 100).toFixed(0)} %`);
   if (top) {
     // Over the object's bytes, like the imports (the bodies add action lines).

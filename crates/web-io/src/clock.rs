@@ -35,6 +35,9 @@ const WORK_BUDGET_MS: f64 = 10.0;
 
 thread_local! {
     static LAST_YIELD: std::cell::Cell<f64> = const { std::cell::Cell::new(0.0) };
+    /// The page's `performance`, or `None` in a worker: looked up once, since asking for the window is a type
+    /// check across the JS boundary on every piece read.
+    static PAGE_PERFORMANCE: Option<web_sys::Performance> = web_sys::window().and_then(|window| window.performance());
 }
 
 /// Gives the main thread back to the page when the import has worked for longer than its budget since the last
@@ -44,7 +47,7 @@ thread_local! {
 ///
 /// In a worker (where the web app runs its imports) there is no page to give back to, and this returns at once.
 pub async fn yield_if_due() {
-    let Some(performance) = web_sys::window().and_then(|window| window.performance()) else {
+    let Some(performance) = PAGE_PERFORMANCE.with(Clone::clone) else {
         return;
     };
     let now = performance.now();

@@ -3,7 +3,7 @@
 //! of JavaScript. Both sources (a URL, a local file) read their bytes through it.
 
 use futures::StreamExt;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// The most bytes handed to the engine at once. The browser may deliver megabytes in one chunk; splitting and
 /// batching that in one go would hold the main thread for tens of milliseconds. 128 KiB takes a few.
@@ -47,7 +47,8 @@ impl Pieces {
             }
             match self.body.next().await {
                 None => return Ok(None),
-                Some(chunk) => self.pending = Some((js_sys::Uint8Array::new(&chunk?), 0)),
+                // The chunk is a Uint8Array already: `new Uint8Array(chunk)` would copy it.
+                Some(chunk) => self.pending = Some((chunk?.unchecked_into::<js_sys::Uint8Array>(), 0)),
             }
         }
     }
