@@ -6,6 +6,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use sluice_engine::batch::{BatchBuilder, BatchLimits};
+use sluice_engine::csv_split::{CsvSplitter, Dialect};
 use sluice_engine::split::{RecordSink, Span, Splitter, DEFAULT_MAX_RECORD_BYTES};
 use sluice_engine::transform::{Transform, TransformContext};
 use sluice_engine::{FormatChoice, IdStrategy, ImportSettings, Validation};
@@ -120,6 +121,58 @@ fn split_only(input: &[u8], choice: FormatChoice) -> u64 {
     sink.0
 }
 
+/// A CSV export of 20 columns (ids, numbers, dates, words, and a quoted text cell with commas, doubled quotes and
+/// sometimes a newline), about 200 bytes per row, with a header.
+fn generate_csv(target_bytes: usize) -> (Vec<u8>, u64) {
+    let mut out = b"id,ts,user,country,city,status,bytes,latency_ms,ratio,ok,path,method,agent,ref,zip,price,qty,tag,score,note\r\n".to_vec();
+    let mut rows = 1;
+    let cities = ["Zürich", "Lyon", "Porto", "Kraków", "Oslo", "Gent"];
+    while out.len() < target_bytes {
+        let i = rows;
+        let note = if i % 7 == 0 {
+            "said \"\"fine\"\", then\nleft"
+        } else {
+            "plain, with a comma"
+        };
+        out.extend_from_slice(
+            format!(
+                "{i},2026-12-03T10:{:02}:{:02}Z,user{},{},{},{},{},{},{:.3},{},/api/v1/items/{},GET,Mozilla/5.0,\
+                 https://example.com/,{:05},{}.{:02},{},t{},{:.2},\"{note}\"\r\n",
+                i % 60,
+                (i / 60) % 60,
+                i % 1000,
+                ["CH", "FR", "PT", "PL", "NO", "BE"][i as usize % 6],
+                cities[i as usize % 6],
+                [200, 404, 500][i as usize % 3],
+                i * 37 % 100_000,
+                i % 900,
+                (i % 1000) as f64 / 999.0,
+                i % 2 == 0,
+                i % 5000,
+                i % 100_000,
+                i % 500,
+                i % 100,
+                i % 20,
+                i % 12,
+                (i % 10_000) as f64 / 100.0,
+            )
+            .as_bytes(),
+        );
+        rows += 1;
+    }
+    (out, rows)
+}
+
+fn csv_split_only(input: &[u8]) -> u64 {
+    let mut splitter = CsvSplitter::new(Dialect::CSV, DEFAULT_MAX_RECORD_BYTES);
+    let mut sink = CountOnly(0);
+    for chunk in input.chunks(CHUNK) {
+        splitter.push(chunk, &mut sink);
+    }
+    splitter.finish(&mut sink);
+    sink.0
+}
+
 fn split_and_batch(input: &[u8], settings: &ImportSettings) -> u64 {
     let limits = BatchLimits {
         max_bytes: 5 * 1024 * 1024,
@@ -207,4 +260,12 @@ fn main() {
         );
         settings.transforms.clear();
     }
+    let (input, count) = generate_csv(target);
+    println!(
+        "\nCSV, 20 columns: {} bytes, {count} rows, {:.0} bytes/row",
+        input.len(),
+        input.len() as f64 / count as f64
+    );
+    // Rows into JSON documents (types, header) are not built yet: this is the row splitter alone.
+    report("CSV split only", input.len(), time_best(|| csv_split_only(&input)));
 }
