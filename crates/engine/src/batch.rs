@@ -289,17 +289,24 @@ fn write_derived_id(out: &mut Vec<u8>, namespace: u64, absolute_byte_offset: u64
     let _ = write!(out, ",\"_id\":\"{namespace:016x}-{absolute_byte_offset}\"");
 }
 
-/// Writes `text` as a JSON string literal.
+/// Writes `text` as a JSON string literal. Runs of bytes that need no escape are copied whole.
 pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
     out.push(b'"');
-    for &byte in text.as_bytes() {
+    let mut from = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        if byte != b'"' && byte != b'\\' && byte >= 0x20 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[from..i]);
         match byte {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
-            0..=0x1f => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
-            _ => out.push(byte),
+            _ => out.extend_from_slice(format!("\\u{byte:04x}").as_bytes()),
         }
+        from = i + 1;
     }
+    out.extend_from_slice(&bytes[from..]);
     out.push(b'"');
 }
 

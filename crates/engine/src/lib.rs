@@ -33,6 +33,7 @@
 pub mod batch;
 pub mod bulk;
 pub mod checkpoint;
+pub mod csv_rows;
 pub mod csv_split;
 pub mod dead_letter;
 pub mod export;

@@ -3,6 +3,7 @@
 //! end yields the rest.
 
 use proptest::prelude::*;
+use sluice_engine::csv_rows::{ColumnType, Columns, RowConverter};
 use sluice_engine::csv_split::{CsvSplitter, Dialect};
 use sluice_engine::split::{RecordSink, Span};
 
@@ -32,6 +33,8 @@ struct Generated {
     bytes: Vec<u8>,
     /// Each row's span and text, as written.
     rows: Vec<(Span, Vec<u8>)>,
+    /// Each row's cells, before they were written.
+    cells: Vec<Vec<String>>,
     dialect: Dialect,
 }
 
@@ -49,6 +52,7 @@ fn generated() -> impl Strategy<Value = Generated> {
             let delimiter = dialect.delimiter as char;
             let mut bytes = if bom { b"\xEF\xBB\xBF".to_vec() } else { Vec::new() };
             let mut spans = Vec::new();
+            let mut all_cells = Vec::new();
             let count = rows.len();
             for (n, (cells, crlf, blank_lines)) in rows.into_iter().enumerate() {
                 let text = cells
@@ -75,6 +79,7 @@ fn generated() -> impl Strategy<Value = Generated> {
             Generated {
                 bytes,
                 rows: spans,
+                cells: all_cells,
                 dialect,
             }
         })
@@ -112,5 +117,22 @@ proptest! {
         let rows = split(&mut splitter, rest, &[cut]);
         let expected: Vec<_> = input.rows.iter().filter(|(span, _)| span.start >= resume_at).cloned().collect();
         prop_assert_eq!(rows.0, expected);
+    }
+
+    #[test]
+    fn each_row_reads_back_as_the_cells_written(input in generated()) {
+        for (cells, (_, row)) in input.cells.iter().zip(&input.rows) {
+            let names: Vec<String> = (0..cells.len()).map(|n| format!("c{n}")).collect();
+            let mut converter = RowConverter::new(
+                input.dialect,
+                Columns { types: vec![ColumnType::Keyword; names.len()], names: names.clone() },
+            );
+            let mut out = Vec::new();
+            converter.write_document(row, &mut out).map_err(TestCaseError::fail)?;
+            let document: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let expected: serde_json::Map<String, serde_json::Value> =
+                names.into_iter().zip(cells.iter().map(|c| serde_json::Value::from(c.as_str()))).collect();
+            prop_assert_eq!(document, serde_json::Value::Object(expected));
+        }
     }
 }
