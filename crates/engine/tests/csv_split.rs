@@ -69,6 +69,7 @@ fn generated() -> impl Strategy<Value = Generated> {
                     },
                     text.into_bytes(),
                 ));
+                all_cells.push(cells);
                 if n + 1 < count || last_terminated {
                     let terminator: &[u8] = if crlf { b"\r\n" } else { b"\n" };
                     for _ in 0..=blank_lines {
@@ -121,6 +122,7 @@ proptest! {
 
     #[test]
     fn each_row_reads_back_as_the_cells_written(input in generated()) {
+        prop_assert_eq!(input.cells.len(), input.rows.len());
         for (cells, (_, row)) in input.cells.iter().zip(&input.rows) {
             let names: Vec<String> = (0..cells.len()).map(|n| format!("c{n}")).collect();
             let mut converter = RowConverter::new(
