@@ -208,7 +208,9 @@ fn typed_converter(sample: &[Vec<u8>]) -> RowConverter {
             names: vec![],
             types: vec![],
         },
-    );
+        false,
+    )
+    .unwrap();
     let width = reader.cells(&sample[0]).unwrap();
     let names: Vec<String> = (0..width)
         .map(|n| String::from_utf8_lossy(reader.cell(n)).into_owned())
@@ -224,7 +226,7 @@ fn typed_converter(sample: &[Vec<u8>]) -> RowConverter {
         .iter()
         .map(|cells| infer_type(cells.iter().map(String::as_str)))
         .collect();
-    RowConverter::new(Dialect::CSV, Columns { names, types })
+    RowConverter::new(Dialect::CSV, Columns { names, types }, false).unwrap()
 }
 
 fn csv_to_documents(input: &[u8]) -> u64 {

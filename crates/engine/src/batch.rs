@@ -6,6 +6,7 @@ use std::ops::Range;
 use bytes::Bytes;
 use memchr::memchr2;
 
+use crate::csv_source::DocumentSink;
 use crate::dead_letter::DeadLetter;
 use crate::record::{check_record, JsonPointer};
 use crate::settings::{fnv1a64, IdStrategy, ImportSettings, Validation};
@@ -156,6 +157,11 @@ impl BatchBuilder {
         (self.items.len(), self.dead_letters.len())
     }
 
+    /// The first record refused locally in the batch being built.
+    pub fn first_pending_dead_letter(&self) -> Option<&DeadLetter> {
+        self.dead_letters.first()
+    }
+
     /// True when a sealed batch waits in [`BatchBuilder::take_ready`].
     pub fn has_ready(&self) -> bool {
         !self.ready.is_empty()
@@ -278,6 +284,18 @@ impl RecordSink for BatchBuilder {
             record: None,
         });
         self.after_record(span);
+    }
+}
+
+impl DocumentSink for BatchBuilder {
+    fn reject(&mut self, span: Span, reason: String, row: &[u8]) {
+        self.dead_letter(DeadLetter::with_record(span, reason, row));
+        self.after_record(span);
+    }
+
+    /// CSV documents are parsed only to read an id field, not to be validated again.
+    fn trust_documents(&mut self) {
+        self.validation = Validation::Structural;
     }
 }
 

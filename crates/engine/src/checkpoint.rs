@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use crate::csv_source::CsvLayout;
+
 use crate::format::Format;
 use crate::settings::ImportSettings;
 
@@ -155,6 +157,10 @@ pub struct Checkpoint {
     /// The detected format, once known; a resumed job uses it instead of detecting again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<Format>,
+    /// For CSV and TSV, once the header is read: the delimiter, the columns and their types, so that a resume
+    /// converts rows as the start did without reading the start again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvLayout>,
     /// The settings the job runs with.
     pub settings: ImportSettings,
     /// `settings.hash()` when the job started.
@@ -232,6 +238,7 @@ impl Checkpoint {
             updated_at_ms: now_ms,
             source,
             format: settings.format.fixed(),
+            csv: None,
             settings_hash: settings.hash(),
             settings,
             committed_offset: 0,

@@ -29,6 +29,15 @@ pub enum ColumnType {
 }
 
 impl ColumnType {
+    /// Every type, in the order a choice lists them.
+    pub const ALL: [ColumnType; 5] = [
+        ColumnType::Keyword,
+        ColumnType::Long,
+        ColumnType::Double,
+        ColumnType::Boolean,
+        ColumnType::Date,
+    ];
+
     /// The type's name as the CLI and the page write it.
     pub fn name(self) -> &'static str {
         match self {
@@ -89,23 +98,54 @@ fn as_boolean(cell: &str) -> Option<bool> {
 /// The narrowest type that fits every non-empty cell of a sample of one column: long, double, boolean, date, else
 /// keyword (also when the sample has no non-empty cell).
 pub fn infer_type<'c>(cells: impl IntoIterator<Item = &'c str>) -> ColumnType {
-    let candidates = [
-        ColumnType::Long,
-        ColumnType::Double,
-        ColumnType::Boolean,
-        ColumnType::Date,
-    ];
-    let mut fits = [true; 4];
-    let mut seen = false;
-    for cell in cells.into_iter().filter(|cell| !cell.is_empty()) {
-        seen = true;
-        for (fit, candidate) in fits.iter_mut().zip(candidates) {
+    let mut sample = TypeSample::default();
+    for cell in cells {
+        sample.observe(cell);
+    }
+    sample.inferred()
+}
+
+const CANDIDATES: [ColumnType; 4] = [
+    ColumnType::Long,
+    ColumnType::Double,
+    ColumnType::Boolean,
+    ColumnType::Date,
+];
+
+/// What the cells of one column seen so far fit: [`infer_type`] one cell at a time, with nothing kept.
+#[derive(Debug, Clone, Copy)]
+pub struct TypeSample {
+    fits: [bool; 4],
+    seen: bool,
+}
+
+impl Default for TypeSample {
+    fn default() -> Self {
+        TypeSample {
+            fits: [true; 4],
+            seen: false,
+        }
+    }
+}
+
+impl TypeSample {
+    /// Takes one cell into account (an empty cell says nothing).
+    pub fn observe(&mut self, cell: &str) {
+        if cell.is_empty() {
+            return;
+        }
+        self.seen = true;
+        for (fit, candidate) in self.fits.iter_mut().zip(CANDIDATES) {
             *fit = *fit && fits_type(candidate, cell);
         }
     }
-    match candidates.iter().zip(fits).find(|(_, fit)| *fit) {
-        Some((&candidate, _)) if seen => candidate,
-        _ => ColumnType::Keyword,
+
+    /// The narrowest type every cell seen fits.
+    pub fn inferred(&self) -> ColumnType {
+        match CANDIDATES.iter().zip(self.fits).find(|(_, fit)| *fit) {
+            Some((&candidate, _)) if self.seen => candidate,
+            _ => ColumnType::Keyword,
+        }
     }
 }
 
@@ -132,34 +172,114 @@ pub struct Columns {
 pub struct RowConverter {
     dialect: Dialect,
     columns: Columns,
-    /// Each column's `"name":`, escaped once.
-    keys: Vec<Vec<u8>>,
+    /// The fields in the order they are written: grouped by object when dotted names nest.
+    leaves: Vec<Leaf>,
+    /// `"name":` of each object a nested field sits in, escaped once, by node id.
+    object_keys: Vec<Vec<u8>>,
     reader: csv_core::Reader,
     /// The current row's unquoted cells, one after the other, and where each ends.
     text: Vec<u8>,
     ends: Vec<usize>,
+    /// The objects open while a document is written (node ids), and whether each already has a member.
+    open: Vec<u32>,
+    has_member: Vec<bool>,
+}
+
+/// One column's place in the document.
+struct Leaf {
+    column: usize,
+    /// The objects it sits in, outermost first (empty when not nested).
+    parents: Vec<u32>,
+    /// `"name":` of the field itself, escaped once.
+    key: Vec<u8>,
+}
+
+fn json_key(name: &str) -> Vec<u8> {
+    let mut key = Vec::new();
+    write_json_string(&mut key, name);
+    key.push(b':');
+    key
+}
+
+/// A node of the tree of dotted names: an object (with members, in the order first seen) or a column.
+enum Node {
+    Object(Vec<(String, usize)>),
+    Column(usize),
 }
 
 impl RowConverter {
-    /// A converter for rows of `columns`, written in `dialect`.
-    pub fn new(dialect: Dialect, columns: Columns) -> Self {
-        let keys = columns
-            .names
-            .iter()
-            .map(|name| {
-                let mut key = Vec::new();
-                write_json_string(&mut key, name);
-                key.push(b':');
-                key
-            })
-            .collect();
-        RowConverter {
+    /// A converter for rows of `columns`, written in `dialect`. With `nest_dotted`, a column named `user.name` is
+    /// the field `name` of an object `user`. Refused: two columns of one name, and (nested) a name that would be
+    /// both a value and an object.
+    pub fn new(dialect: Dialect, columns: Columns, nest_dotted: bool) -> Result<Self, String> {
+        let mut nodes = vec![Node::Object(Vec::new())];
+        for (column, name) in columns.names.iter().enumerate() {
+            let segments: Vec<&str> = match name.split('.').collect::<Vec<_>>() {
+                parts if nest_dotted && parts.iter().all(|part| !part.is_empty()) => parts,
+                _ => vec![name.as_str()],
+            };
+            let mut at = 0;
+            for (depth, segment) in segments.iter().enumerate() {
+                let last = depth + 1 == segments.len();
+                let members = match &nodes[at] {
+                    Node::Object(members) => members,
+                    Node::Column(other) => return Err(collision(&columns.names[*other], name)),
+                };
+                match members.iter().find(|(member, _)| member == segment) {
+                    Some(&(_, child)) if last => {
+                        return Err(match nodes[child] {
+                            Node::Column(_) => format!("two columns are named '{name}'; rename one of them"),
+                            Node::Object(_) => collision(name, &columns.names[first_column_under(&nodes, child)]),
+                        })
+                    }
+                    Some(&(_, child)) => at = child,
+                    None => {
+                        let child = nodes.len();
+                        nodes.push(if last {
+                            Node::Column(column)
+                        } else {
+                            Node::Object(Vec::new())
+                        });
+                        if let Node::Object(members) = &mut nodes[at] {
+                            members.push((segment.to_string(), child));
+                        }
+                        at = child;
+                    }
+                }
+            }
+        }
+        let mut leaves = Vec::with_capacity(columns.names.len());
+        let mut object_keys = vec![Vec::new(); nodes.len()];
+        let mut parents = Vec::new();
+        collect_leaves(&nodes, 0, &mut parents, &mut leaves, &mut object_keys);
+        Ok(RowConverter {
             dialect,
             columns,
-            keys,
+            leaves,
+            object_keys,
             reader: reader(dialect),
             text: Vec::new(),
             ends: Vec::new(),
+            open: Vec::new(),
+            has_member: Vec::new(),
+        })
+    }
+
+    /// A converter that only splits rows into cells ([`RowConverter::cells`]): for a header, or a sample.
+    pub fn for_cells(dialect: Dialect) -> Self {
+        RowConverter {
+            dialect,
+            columns: Columns {
+                names: Vec::new(),
+                types: Vec::new(),
+            },
+            leaves: Vec::new(),
+            object_keys: Vec::new(),
+            reader: reader(dialect),
+            text: Vec::new(),
+            ends: Vec::new(),
+            open: Vec::new(),
+            has_member: Vec::new(),
         }
     }
 
@@ -180,30 +300,53 @@ impl RowConverter {
             ));
         }
         let rollback = out.len();
+        self.open.clear();
+        self.has_member.clear();
+        self.has_member.push(false);
         out.push(b'{');
-        let mut first = true;
-        let mut from = 0;
-        for column in 0..expected {
-            let to = self.ends[column];
-            let raw = &self.text[from..to];
-            from = to;
+        for leaf in &self.leaves {
+            let from = if leaf.column == 0 {
+                0
+            } else {
+                self.ends[leaf.column - 1]
+            };
+            let raw = &self.text[from..self.ends[leaf.column]];
             if raw.is_empty() {
                 continue;
             }
-            let name = &self.columns.names[column];
+            let name = &self.columns.names[leaf.column];
             let Ok(cell) = std::str::from_utf8(raw) else {
                 out.truncate(rollback);
                 return Err(format!("the cell of '{name}' is not UTF-8 text"));
             };
-            if !first {
-                out.push(b',');
+            // Close the objects this field is not in, open the ones it is in: fields of one object are adjacent.
+            let shared = self
+                .open
+                .iter()
+                .zip(&leaf.parents)
+                .take_while(|(open, parent)| open == parent)
+                .count();
+            while self.open.len() > shared {
+                self.open.pop();
+                self.has_member.pop();
+                out.push(b'}');
             }
-            first = false;
-            out.extend_from_slice(&self.keys[column]);
-            if let Err(reason) = write_cell(self.columns.types[column], cell, out) {
+            for &parent in &leaf.parents[shared..] {
+                member_separator(&mut self.has_member, out);
+                out.extend_from_slice(&self.object_keys[parent as usize]);
+                out.push(b'{');
+                self.open.push(parent);
+                self.has_member.push(false);
+            }
+            member_separator(&mut self.has_member, out);
+            out.extend_from_slice(&leaf.key);
+            if let Err(reason) = write_cell(self.columns.types[leaf.column], cell, out) {
                 out.truncate(rollback);
                 return Err(format!("the cell of '{name}' {reason}"));
             }
+        }
+        for _ in 0..self.open.len() {
+            out.push(b'}');
         }
         out.push(b'}');
         Ok(())
@@ -252,6 +395,57 @@ impl RowConverter {
     pub fn cell(&self, n: usize) -> &[u8] {
         let from = if n == 0 { 0 } else { self.ends[n - 1] };
         &self.text[from..self.ends[n]]
+    }
+}
+
+fn member_separator(has_member: &mut [bool], out: &mut Vec<u8>) {
+    if let Some(has) = has_member.last_mut() {
+        if *has {
+            out.push(b',');
+        }
+        *has = true;
+    }
+}
+
+fn collision(value: &str, object_member: &str) -> String {
+    format!(
+        "the columns '{value}' and '{object_member}' cannot both be fields with dotted names nested: '{value}' would \
+         be a value and an object; rename one of them or do not nest dotted names"
+    )
+}
+
+/// The first column under an object node.
+fn first_column_under(nodes: &[Node], mut at: usize) -> usize {
+    loop {
+        match &nodes[at] {
+            Node::Column(column) => return *column,
+            Node::Object(members) => at = members[0].1,
+        }
+    }
+}
+
+fn collect_leaves(
+    nodes: &[Node],
+    at: usize,
+    parents: &mut Vec<u32>,
+    leaves: &mut Vec<Leaf>,
+    object_keys: &mut [Vec<u8>],
+) {
+    let Node::Object(members) = &nodes[at] else { return };
+    for (name, child) in members {
+        match &nodes[*child] {
+            Node::Column(column) => leaves.push(Leaf {
+                column: *column,
+                parents: parents.clone(),
+                key: json_key(name),
+            }),
+            Node::Object(_) => {
+                object_keys[*child] = json_key(name);
+                parents.push(*child as u32);
+                collect_leaves(nodes, *child, parents, leaves, object_keys);
+                parents.pop();
+            }
+        }
     }
 }
 
@@ -357,7 +551,9 @@ mod tests {
                 names: names.iter().map(|n| n.to_string()).collect(),
                 types: types.to_vec(),
             },
+            false,
         )
+        .unwrap()
     }
 
     fn document(converter: &mut RowConverter, row: &str) -> Result<serde_json::Value, String> {
@@ -444,5 +640,47 @@ mod tests {
         }
         assert_eq!(ColumnType::parse("string"), Some(Keyword));
         assert_eq!(ColumnType::parse("money"), None);
+    }
+
+    #[test]
+    fn dotted_names_nest_when_asked_and_collisions_are_refused() {
+        use ColumnType::*;
+        let columns = |names: &[&str]| Columns {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            types: vec![Keyword; names.len()],
+        };
+        let mut nested = RowConverter::new(
+            Dialect::CSV,
+            columns(&["user.name", "age", "user.address.city", "user.id", "a..b"]),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            document(&mut nested, "ann,40,Oslo,7,x").unwrap(),
+            serde_json::json!({"user": {"name": "ann", "address": {"city": "Oslo"}, "id": "7"}, "age": "40",
+                "a..b": "x"})
+        );
+        // An object whose cells are all empty is left out, like an empty cell.
+        assert_eq!(
+            document(&mut nested, ",40,,,").unwrap(),
+            serde_json::json!({"age": "40"})
+        );
+        assert_eq!(
+            document(&mut nested, ",,Oslo,,").unwrap(),
+            serde_json::json!({"user": {"address": {"city": "Oslo"}}})
+        );
+        let flat = RowConverter::new(Dialect::CSV, columns(&["user.name", "user"]), false);
+        assert!(flat.is_ok(), "without nesting the names are plain keys");
+        let refuse = |names: &[&str], nest| RowConverter::new(Dialect::CSV, columns(names), nest).err().unwrap();
+        assert_eq!(
+            refuse(&["a", "b", "a"], false),
+            "two columns are named 'a'; rename one of them"
+        );
+        assert_eq!(
+            refuse(&["u.x", "u.x"], true),
+            "two columns are named 'u.x'; rename one of them"
+        );
+        assert!(refuse(&["user", "user.name"], true).starts_with("the columns 'user' and 'user.name' cannot"));
+        assert!(refuse(&["user.name", "user"], true).starts_with("the columns 'user' and 'user.name' cannot"));
     }
 }

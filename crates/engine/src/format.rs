@@ -6,13 +6,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FormatChoice {
-    /// Decide from the first significant byte: `[` means a JSON array, anything else JSON Lines.
+    /// Decide from the head: `[` means a JSON array, `{` JSON Lines, a first line of delimited names CSV or TSV,
+    /// anything else JSON Lines.
     #[default]
     Auto,
     /// One top-level JSON array whose elements are the records.
     Json,
     /// One record per line (LF or CRLF).
     Jsonl,
+    /// Comma-separated values (or another delimiter), a header line first unless column names are given.
+    Csv,
+    /// Tab-separated values.
+    Tsv,
 }
 
 /// The format a source turned out to have. A checkpoint stores this, so a resumed job never re-detects.
@@ -23,6 +28,27 @@ pub enum Format {
     Json,
     /// One record per line (LF or CRLF).
     Jsonl,
+    /// Comma-separated values, or another delimiter (the checkpoint's CSV layout says which).
+    Csv,
+    /// Tab-separated values.
+    Tsv,
+}
+
+impl Format {
+    /// True for the delimited formats, whose rows become documents through the CSV layout.
+    pub fn is_delimited(self) -> bool {
+        matches!(self, Format::Csv | Format::Tsv)
+    }
+
+    /// The name the CLI and the web form use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Jsonl => "jsonl",
+            Format::Csv => "csv",
+            Format::Tsv => "tsv",
+        }
+    }
 }
 
 impl FormatChoice {
@@ -32,8 +58,13 @@ impl FormatChoice {
             FormatChoice::Auto => None,
             FormatChoice::Json => Some(Format::Json),
             FormatChoice::Jsonl => Some(Format::Jsonl),
+            FormatChoice::Csv => Some(Format::Csv),
+            FormatChoice::Tsv => Some(Format::Tsv),
         }
     }
+
+    /// What the CLI's error says the names are.
+    pub const NAMES: &'static str = "auto, json, jsonl, csv or tsv";
 
     /// Parses the names used on the command line and in the web form.
     pub fn parse(name: &str) -> Option<Self> {
@@ -41,6 +72,8 @@ impl FormatChoice {
             "auto" => Some(FormatChoice::Auto),
             "json" | "array" | "json-array" => Some(FormatChoice::Json),
             "jsonl" | "ndjson" | "json-lines" | "lines" => Some(FormatChoice::Jsonl),
+            "csv" => Some(FormatChoice::Csv),
+            "tsv" | "tab" => Some(FormatChoice::Tsv),
             _ => None,
         }
     }
@@ -51,6 +84,8 @@ impl std::fmt::Display for Format {
         f.write_str(match self {
             Format::Json => "JSON array",
             Format::Jsonl => "JSON Lines",
+            Format::Csv => "CSV",
+            Format::Tsv => "TSV",
         })
     }
 }

@@ -29,9 +29,10 @@ use crate::checkpoint::{Checkpoint, Counters, JobStatus};
 use crate::dead_letter::DeadLetter;
 use crate::flow::{FlowControl, Load};
 use crate::progress::{eta_ms, Progress, RateMeter};
+use crate::reader::RecordReader;
 use crate::settings::Tuning;
-use crate::sniff::sniff;
-use crate::split::{SplitError, Splitter};
+use crate::sniff::{rows_refused, sniff};
+use crate::split::SplitError;
 use crate::transform::TransformContext;
 use crate::watermark::{BatchTally, Watermark};
 
@@ -241,14 +242,22 @@ where
             })
         }
     };
-    let max_record = checkpoint.settings.max_record_bytes;
-    let splitter = match checkpoint.format {
-        Some(format) => Splitter::resume(format, checkpoint.committed_offset, max_record),
-        None if checkpoint.committed_offset == 0 => Splitter::new(checkpoint.settings.format, max_record),
-        None => {
+    let reader = match checkpoint.format {
+        Some(format) => RecordReader::resume(
+            format,
+            checkpoint.committed_offset,
+            checkpoint.csv.as_ref(),
+            &checkpoint.settings,
+        ),
+        None if checkpoint.committed_offset == 0 => Ok(RecordReader::new(&checkpoint.settings)),
+        None => Err("the checkpoint has an offset but no detected format; start the import over".into()),
+    };
+    let reader = match reader {
+        Ok(reader) => reader,
+        Err(message) => {
             return Err(JobFailure {
                 kind: FailureKind::BadInput,
-                message: "the checkpoint has an offset but no detected format; start the import over".into(),
+                message,
                 checkpoint,
             })
         }
@@ -280,7 +289,7 @@ where
         tuning: plan.tuning,
         rng: plan.seed,
         io,
-        splitter,
+        reader,
         builder,
         watermark,
         batches: HashMap::new(),
@@ -429,7 +438,7 @@ struct Run<'a, S, K, C, D, T> {
     tuning: Tuning,
     rng: u64,
     io: JobIo<'a, K, C, D, T>,
-    splitter: Splitter,
+    reader: RecordReader,
     builder: BatchBuilder,
     watermark: Watermark,
     batches: HashMap<u64, OpenBatch>,
@@ -606,7 +615,7 @@ where
         if self.sealed_end <= committed || self.guard.is_some() || self.widest_batch == 0 {
             return false;
         }
-        let lead = self.splitter.position().saturating_sub(committed);
+        let lead = self.reader.position().saturating_sub(committed);
         lead >= (self.flow.limit() as u64 + 1).saturating_mul(self.widest_batch)
     }
 
@@ -619,14 +628,14 @@ where
                     let room = GUARD_HEAD_BYTES.saturating_sub(guard.head.len()).min(chunk.len());
                     guard.head.extend_from_slice(&chunk[..room]);
                 }
-                let pushed = self.splitter.push(&chunk, &mut self.builder);
+                let pushed = self.reader.push(&chunk, &mut self.builder);
                 if let Err(error) = pushed {
                     self.fail_input(error);
                 } else {
                     self.take_batches();
                 }
             }
-            Ok(None) => match self.splitter.finish(&mut self.builder) {
+            Ok(None) => match self.reader.finish(&mut self.builder) {
                 Ok(()) => {
                     self.builder.flush();
                     self.source_done = true;
@@ -640,7 +649,7 @@ where
                 match self.tuning.retry.delay_ms(self.source_attempts + 1, unit, None) {
                     Some(delay) => {
                         self.note = Some(format!("reconnecting to the source: {}", error.message));
-                        self.reopen = Some((self.splitter.position(), delay));
+                        self.reopen = Some((self.reader.position(), delay));
                     }
                     None => self.begin_stop(
                         JobStatus::Failed,
@@ -695,16 +704,31 @@ where
             return;
         }
         guard.seen = seen;
-        let looks = sniff(&guard.head);
+        let delimited = self.reader.format().is_some_and(|format| format.is_delimited());
+        let unit = if delimited { "rows" } else { "records" };
         let counted = if guard.seen >= WRONG_FILE_RECORDS {
-            format!("none of the first {WRONG_FILE_RECORDS} records")
+            format!("none of the first {WRONG_FILE_RECORDS} {unit}")
         } else {
-            format!("none of its {} records", guard.seen)
+            format!("none of its {} {unit}", guard.seen)
         };
-        let message = format!(
-            "Not imported: {counted} is a valid record, and {}. Nothing was sent; pick the right file or URL.",
-            looks.explain()
-        );
+        let message = if delimited {
+            let first_reason = guard
+                .held
+                .iter()
+                .filter_map(|seq| self.batches.get(seq))
+                .find_map(|open| open.dead_letters.first())
+                .or(self.builder.first_pending_dead_letter())
+                .map(|letter| letter.reason.as_str());
+            format!(
+                "Not imported: {counted} is a valid record: {}. Nothing was sent.",
+                rows_refused(first_reason)
+            )
+        } else {
+            format!(
+                "Not imported: {counted} is a valid record, and {}. Nothing was sent; pick the right file or URL.",
+                sniff(&guard.head).explain()
+            )
+        };
         for seq in std::mem::take(&mut guard.held) {
             if let Some(open) = self.batches.remove(&seq) {
                 self.buffered_bytes -= open.batch.body.len();
@@ -1078,11 +1102,15 @@ where
         if let Some(error) = self.input_error.take() {
             // Everything before the break is committed now; the source itself needs fixing.
             let committed = self.watermark.committed();
-            let message = format!(
-                "{error}. The {} complete records before it were imported (the checkpoint is at byte {}); fix the \
+            let message = if matches!(error, SplitError::Header { .. }) {
+                format!("{error}. Nothing was imported; fix the header or the column settings and start again.")
+            } else {
+                format!(
+                    "{error}. The {} complete records before it were imported (the checkpoint is at byte {}); fix the \
                  file and start over to import the rest.",
-                committed.records, committed.end_offset
-            );
+                    committed.records, committed.end_offset
+                )
+            };
             self.save(JobStatus::Failed, Some(message.clone())).await?;
             return Ok(Some(Err(JobFailure {
                 kind: FailureKind::BadInput,
@@ -1090,7 +1118,7 @@ where
                 checkpoint: self.checkpoint.clone(),
             })));
         }
-        self.watermark.commit_end_of_source(self.splitter.position());
+        self.watermark.commit_end_of_source(self.reader.position());
         self.save(JobStatus::Completed, None).await?;
         Ok(Some(Ok(Outcome {
             status: JobStatus::Completed,
@@ -1106,7 +1134,10 @@ where
         checkpoint.status = status;
         checkpoint.last_error = last_error;
         checkpoint.updated_at_ms = now;
-        checkpoint.format = self.splitter.format().or(checkpoint.format);
+        checkpoint.format = self.reader.format().or(checkpoint.format);
+        if checkpoint.csv.is_none() {
+            checkpoint.csv = self.reader.csv_layout();
+        }
         checkpoint.committed_offset = committed.end_offset;
         checkpoint.committed_records = committed.records;
         checkpoint.counters = Counters {
@@ -1158,7 +1189,7 @@ where
             return;
         }
         self.last_progress_ms = now;
-        let bytes_read = self.splitter.position();
+        let bytes_read = self.reader.position();
         // Rates and ETA follow the committed offset: reading runs ahead of indexing by up to the buffer, then waits.
         let committed = self.watermark.committed().end_offset;
         let (docs_per_sec, bytes_per_sec) = self.rates.sample(now, self.live.indexed, committed);

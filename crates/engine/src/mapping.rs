@@ -408,17 +408,9 @@ pub fn pipeline_names(body: &Value) -> Vec<(String, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::FormatChoice;
-    use crate::settings::IdStrategy;
 
     fn preview(lines: &str) -> Preview {
-        Preview::from_head(
-            lines.as_bytes(),
-            true,
-            FormatChoice::Auto,
-            &IdStrategy::Derived,
-            1 << 20,
-        )
+        Preview::from_head(lines.as_bytes(), true, &crate::settings::ImportSettings::new("logs"))
     }
 
     /// The shape of OpenSearch's documented `GET /{index}/_mapping` answer, with a multi-field, an object, a

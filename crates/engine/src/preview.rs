@@ -13,11 +13,13 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::format::{Format, FormatChoice};
+use crate::csv_source::{CsvLayout, DocumentSink};
+use crate::format::Format;
+use crate::reader::RecordReader;
 use crate::record::{check_record, JsonPointer};
-use crate::settings::{IdStrategy, Validation};
-use crate::sniff::{sniff, Looks};
-use crate::split::{RecordSink, Span, Splitter};
+use crate::settings::{IdStrategy, ImportSettings, Validation};
+use crate::sniff::{rows_refused, sniff, Looks};
+use crate::split::{RecordSink, Span};
 
 /// How much of a source the preview reads: 256 KiB.
 pub const HEAD_BYTES: u64 = 256 * 1024;
@@ -236,6 +238,10 @@ pub struct Preview {
     /// Id values that appear more than once in the sample (with an id field): later records overwrite earlier.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub duplicate_ids: Vec<String>,
+    /// For CSV and TSV: the delimiter, the columns and the type each gets (inferred from this sample, as the
+    /// import infers them, or chosen).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvLayout>,
 }
 
 struct Collector<'a> {
@@ -271,8 +277,11 @@ impl RecordSink for Collector<'_> {
     }
 }
 
-impl Collector<'_> {
+impl DocumentSink for Collector<'_> {
     fn reject(&mut self, span: Span, reason: String, bytes: &[u8]) {
+        if self.records.len() + self.invalid_count as usize >= SAMPLE_RECORDS {
+            return;
+        }
         self.invalid_count += 1;
         if self.invalid.len() < 100 {
             let text = String::from_utf8_lossy(&bytes[..bytes.len().min(120)]).into_owned();
@@ -287,10 +296,10 @@ impl Collector<'_> {
 
 impl Preview {
     /// Samples the head of a source. `complete` says whether `head` is the whole source (then a last line
-    /// without a newline counts, and an unclosed array is an error); `id` is the job's id strategy, so records
-    /// without their id are counted as invalid, as the import would.
-    pub fn from_head(head: &[u8], complete: bool, choice: FormatChoice, id: &IdStrategy, max_record: usize) -> Self {
-        let pointer = match id {
+    /// without a newline counts, and an unclosed array is an error). The job's settings say the format, the CSV
+    /// options, and the id strategy (records without their id count as invalid, as the import would count them).
+    pub fn from_head(head: &[u8], complete: bool, settings: &ImportSettings) -> Self {
+        let pointer = match &settings.id {
             IdStrategy::Field { pointer } => JsonPointer::parse(pointer).ok(),
             _ => None,
         };
@@ -301,10 +310,15 @@ impl Preview {
             invalid: Vec::new(),
             invalid_count: 0,
         };
-        let mut splitter = Splitter::new(choice, max_record);
-        let mut structure_error = splitter.push(head, &mut collector).err().map(|e| e.to_string());
-        if structure_error.is_none() && complete {
-            structure_error = splitter.finish(&mut collector).err().map(|e| e.to_string());
+        let mut reader = RecordReader::new(settings);
+        let mut structure_error = reader.push(head, &mut collector).err().map(|e| e.to_string());
+        if structure_error.is_none() {
+            let end = if complete {
+                reader.finish(&mut collector)
+            } else {
+                reader.settle(&mut collector)
+            };
+            structure_error = end.err().map(|e| e.to_string());
         }
         let mut fields: Vec<FieldStats> = Vec::new();
         let mut index: BTreeMap<String, usize> = BTreeMap::new();
@@ -357,6 +371,10 @@ impl Preview {
                     looks.explain()
                 )),
                 (_, 0, None) => Some(looks.explain()),
+                (_, invalid, _) if reader.format().is_some_and(|format| format.is_delimited()) => Some(format!(
+                    "none of the {invalid} rows sampled is a valid record: {}",
+                    rows_refused(collector.invalid.first().map(|record| record.reason.as_str()))
+                )),
                 (_, invalid, _) => Some(format!(
                     "none of the {invalid} records sampled is a valid record, and {}",
                     looks.explain()
@@ -366,7 +384,8 @@ impl Preview {
             None
         };
         Preview {
-            format: splitter.format(),
+            format: reader.format(),
+            csv: reader.csv_layout(),
             bytes: head.len() as u64,
             complete,
             records: collector.records.into_iter().map(|(value, _)| value).collect(),
@@ -444,7 +463,7 @@ mod tests {
     use serde_json::json;
 
     fn preview(head: &[u8], complete: bool) -> Preview {
-        Preview::from_head(head, complete, FormatChoice::Auto, &IdStrategy::Derived, 1 << 20)
+        Preview::from_head(head, complete, &ImportSettings::new("logs"))
     }
 
     #[test]
@@ -488,7 +507,7 @@ mod tests {
     #[test]
     fn a_cut_head_drops_its_partial_last_record() {
         let head = b"[{\"a\":1},{\"a\":2},{\"a\":";
-        let p = Preview::from_head(head, false, FormatChoice::Auto, &IdStrategy::Derived, 1 << 20);
+        let p = Preview::from_head(head, false, &ImportSettings::new("logs"));
         assert_eq!(p.records.len(), 2);
         assert_eq!(p.invalid_count, 0);
         assert!(p.structure_error.is_none() && p.wrong_file.is_none());
@@ -498,13 +517,9 @@ mod tests {
 
     #[test]
     fn invalid_records_and_missing_ids_are_counted() {
-        let p = Preview::from_head(
-            b"{\"id\":1}\nnot json\n[1]\n{\"x\":2}\n{\"id\":1}\n",
-            true,
-            FormatChoice::Auto,
-            &IdStrategy::Field { pointer: "/id".into() },
-            1 << 20,
-        );
+        let mut settings = ImportSettings::new("logs");
+        settings.id = IdStrategy::Field { pointer: "/id".into() };
+        let p = Preview::from_head(b"{\"id\":1}\nnot json\n[1]\n{\"x\":2}\n{\"id\":1}\n", true, &settings);
         assert_eq!(p.records.len(), 2);
         assert_eq!(p.invalid_count, 3);
         assert!(p.invalid.iter().any(|i| i.reason.contains("id field /id is missing")));
@@ -514,7 +529,9 @@ mod tests {
 
     #[test]
     fn the_wrong_file_guard_says_what_it_looks_like() {
-        let csv = preview(b"id,name,price\n1,apple,2.5\n2,pear,3\n", true);
+        let mut lines = ImportSettings::new("logs");
+        lines.format = crate::format::FormatChoice::Jsonl;
+        let csv = Preview::from_head(b"id,name,price\n1,apple,2.5\n2,pear,3\n", true, &lines);
         assert!(
             csv.wrong_file.as_deref().unwrap().contains("CSV"),
             "{:?}",
@@ -532,6 +549,36 @@ mod tests {
         let broken = preview(b"[{\"a\":1} x", true);
         assert_eq!(broken.records.len(), 1);
         assert!(broken.structure_error.is_some() && broken.wrong_file.is_none());
+    }
+
+    #[test]
+    fn csv_heads_show_their_columns_types_and_bad_rows() {
+        use crate::csv_rows::ColumnType::*;
+        let head = b"sku,price,qty,added\n01,2.50,3,2026-12-01\n02,3,4,2026-12-02\n03,1,2,3,4\n04,9.5,";
+        let p = preview(head, false);
+        assert_eq!(p.format, Some(Format::Csv));
+        let layout = p.csv.as_ref().unwrap();
+        assert_eq!(layout.columns.names, ["sku", "price", "qty", "added"]);
+        assert_eq!(layout.columns.types, [Keyword, Double, Long, Date]);
+        // The cut-off last row is left out; the row of five cells is what the import would refuse.
+        assert_eq!(p.records.len(), 2);
+        assert_eq!(
+            p.records[0],
+            json!({"sku": "01", "price": 2.5, "qty": 3, "added": "2026-12-01"})
+        );
+        assert_eq!((p.invalid_count, p.invalid[0].offset), (1, 59));
+        assert_eq!(p.invalid[0].reason, "the row has 5 cells, the header has 4");
+        assert_eq!(p.field("added").unwrap().inferred(), FieldType::Date);
+        // A type chosen for a column is what the preview shows and converts with.
+        let mut settings = ImportSettings::new("logs");
+        settings.csv.column_types.insert("qty".into(), Double);
+        let chosen = Preview::from_head(head, false, &settings);
+        assert_eq!(chosen.csv.as_ref().unwrap().columns.types[2], Double);
+        assert_eq!(
+            chosen.field("qty").unwrap().inferred(),
+            FieldType::Long,
+            "3 is still written as 3"
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! What a job does ([`ImportSettings`], part of the checkpoint's identity) and how fast it goes ([`Tuning`], free
 //! to change between runs).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
+use crate::csv_rows::ColumnType;
 use crate::flow::ConcurrencyMode;
 use crate::format::FormatChoice;
 use crate::retry::RetryPolicy;
@@ -107,6 +110,69 @@ pub struct ImportSettings {
     /// transforms existed keep their settings hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub transforms: Vec<Transform>,
+    /// How CSV and TSV rows become documents. Left out when it is the default, so the hash of JSON jobs is as it
+    /// was before CSV existed.
+    #[serde(default, skip_serializing_if = "CsvOptions::is_default")]
+    pub csv: CsvOptions,
+}
+
+/// How CSV and TSV rows become documents: the choices of the user. What the source's header and sample then
+/// decide (names, inferred types) is kept in the checkpoint's CSV layout.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CsvOptions {
+    /// The byte between cells when it is not the format's own (`,` for CSV, tab for TSV): `;` or `|`, say.
+    /// Given with the `auto` format, it means CSV.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<char>,
+    /// The names of the columns of a file without a header line. Empty: the first row is the header.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
+    /// Types chosen for some columns, by name; the others are inferred from the sample.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_types: BTreeMap<String, ColumnType>,
+    /// Every column is text (keyword), nothing inferred; per-column types still apply.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_strings: bool,
+    /// `user.name` becomes `{"user":{"name":…}}`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nest_dotted: bool,
+}
+
+impl CsvOptions {
+    /// True when nothing was chosen.
+    pub fn is_default(&self) -> bool {
+        *self == CsvOptions::default()
+    }
+
+    /// Checks what can be checked before the header is read.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(delimiter) = self.delimiter {
+            if !delimiter.is_ascii() || matches!(delimiter, '"' | '\n' | '\r') {
+                return Err(format!(
+                    "the delimiter {delimiter:?} cannot be used: it must be one ASCII character other than a quote \
+                     or a line break (',', ';', '|', a tab...)"
+                ));
+            }
+        }
+        if let Some(empty) = self.columns.iter().position(|name| name.trim().is_empty()) {
+            return Err(format!("column {} of the given column names is empty", empty + 1));
+        }
+        Ok(())
+    }
+
+    /// Parses `price=double,zip=keyword` (the CLI's `--column-type`) into per-column types.
+    pub fn parse_column_types(text: &str) -> Result<BTreeMap<String, ColumnType>, String> {
+        let mut types = BTreeMap::new();
+        for pair in text.split(',').map(str::trim).filter(|pair| !pair.is_empty()) {
+            let Some((name, kind)) = pair.rsplit_once('=') else {
+                return Err(format!("'{pair}' is not column=type (for example price=double)"));
+            };
+            let kind = ColumnType::parse(kind)
+                .ok_or_else(|| format!("'{kind}' is not a column type: use keyword, long, double, boolean or date"))?;
+            types.insert(name.trim().to_string(), kind);
+        }
+        Ok(types)
+    }
 }
 
 fn default_max_record_bytes() -> usize {
@@ -125,6 +191,7 @@ impl ImportSettings {
             max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
             validation: Validation::Full,
             transforms: Vec::new(),
+            csv: CsvOptions::default(),
         }
     }
 
@@ -160,6 +227,7 @@ impl ImportSettings {
         if self.max_record_bytes == 0 {
             return Err("the maximum record size must be at least 1 byte".into());
         }
+        self.csv.validate()?;
         for transform in &self.transforms {
             transform
                 .validate()

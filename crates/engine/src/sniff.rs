@@ -49,18 +49,21 @@ impl Looks {
             Looks::Xml { s3_error: None } => "this is an XML document, not JSON; Sluice imports JSON arrays and \
                                               JSON Lines"
                 .into(),
-            Looks::Delimited { delimiter, columns } => {
-                format!(
-                "this looks like {} with columns {}; Sluice imports JSON arrays and JSON Lines: convert it to JSON \
-                 Lines first",
+            Looks::Delimited { delimiter, columns } => format!(
+                "this looks like {} with columns {}: choose the format {} (or auto) to import it",
                 match delimiter {
                     '\t' => "TSV (tab-separated values)".to_string(),
                     ',' => "CSV".to_string(),
                     other => format!("delimited text (separated by '{other}')"),
                 },
-                columns.iter().take(5).map(|c| format!("'{c}'")).collect::<Vec<_>>().join(", ")
-            )
-            }
+                columns
+                    .iter()
+                    .take(5)
+                    .map(|c| format!("'{c}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if *delimiter == '\t' { "TSV" } else { "CSV" }
+            ),
             Looks::Binary { kind: Some(kind) } => {
                 format!("this is {kind} data, not JSON text; Sluice reads JSON, JSON Lines and their .gz")
             }
@@ -71,6 +74,18 @@ impl Looks {
                 .into(),
         }
     }
+}
+
+/// Why no row of a CSV/TSV source could be imported, from the reason the first one was refused: the words of the
+/// wrong-file guard for delimited sources, where the head being "delimited text" is no news.
+pub fn rows_refused(first_reason: Option<&str>) -> String {
+    let first = first_reason
+        .map(|reason| format!(" (the first: {reason})"))
+        .unwrap_or_default();
+    format!(
+        "every row was refused{first}; check the delimiter, the header line (or the column names given) and the \
+         column types"
+    )
 }
 
 /// Looks at the first bytes of a (decompressed) source.

@@ -89,6 +89,13 @@ pub enum SplitError {
         /// What the splitter expected there.
         expected: &'static str,
     },
+    /// A CSV source whose header cannot be used (two columns of one name, a type chosen for a column it does not
+    /// have...): no row can become a document.
+    #[error("the CSV header cannot be used: {message}")]
+    Header {
+        /// Why, in words.
+        message: String,
+    },
 }
 
 impl SplitError {
@@ -96,6 +103,7 @@ impl SplitError {
     pub fn offset(&self) -> u64 {
         match self {
             SplitError::Truncated { offset, .. } | SplitError::Unexpected { offset, .. } => *offset,
+            SplitError::Header { .. } => 0,
         }
     }
 }
@@ -180,11 +188,12 @@ fn describe_byte(byte: u8) -> String {
 }
 
 impl Splitter {
-    /// A splitter for a source read from its first byte.
+    /// A splitter for a source read from its first byte. Delimited formats are the CSV splitter's
+    /// ([`crate::csv_split`]); asked for one, this one reads lines.
     pub fn new(choice: FormatChoice, max_record_bytes: usize) -> Self {
         let mode = match choice.fixed() {
             None => Mode::Detect,
-            Some(Format::Jsonl) => Mode::Lines { strip_bom: true },
+            Some(Format::Jsonl | Format::Csv | Format::Tsv) => Mode::Lines { strip_bom: true },
             Some(Format::Json) => Mode::Array(ArrayPhase::Open),
         };
         Self::with_mode(mode, 0, max_record_bytes)
@@ -194,7 +203,7 @@ impl Splitter {
     /// the one the source was detected as (checkpoints store it).
     pub fn resume(format: Format, absolute_byte_offset: u64, max_record_bytes: usize) -> Self {
         let mode = match (format, absolute_byte_offset) {
-            (Format::Jsonl, offset) => Mode::Lines { strip_bom: offset == 0 },
+            (Format::Jsonl | Format::Csv | Format::Tsv, offset) => Mode::Lines { strip_bom: offset == 0 },
             (Format::Json, 0) => Mode::Array(ArrayPhase::Open),
             (Format::Json, _) => Mode::Array(ArrayPhase::After),
         };

@@ -128,7 +128,8 @@ proptest! {
             let mut converter = RowConverter::new(
                 input.dialect,
                 Columns { types: vec![ColumnType::Keyword; names.len()], names: names.clone() },
-            );
+                false,
+            ).unwrap();
             let mut out = Vec::new();
             converter.write_document(row, &mut out).map_err(TestCaseError::fail)?;
             let document: serde_json::Value = serde_json::from_slice(&out).unwrap();

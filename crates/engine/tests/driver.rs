@@ -11,7 +11,7 @@ use sluice_engine::job::{FailureKind, JobFailure, JobIo, JobPlan, Outcome, SinkE
 use sluice_engine::progress::Progress;
 use sluice_engine::retry::RetryPolicy;
 use sluice_engine::{
-    run_job, BulkSink, ByteSource, Checkpoint, Command, ImportSettings, JobStatus, SourceIdentity, Tuning,
+    run_job, BulkSink, ByteSource, Checkpoint, Command, FormatChoice, ImportSettings, JobStatus, SourceIdentity, Tuning,
 };
 
 use sim::{poll_at_most, Faults, MemCheckpoints, MemDeadLetters, MemSource, SimClock, SimCluster};
@@ -416,12 +416,13 @@ fn a_short_array_cut_off_in_one_chunk_imports_and_commits_the_records_before_the
 }
 
 #[test]
-fn the_wrong_file_guard_stops_a_csv_without_a_request_or_a_dead_letter() {
+fn the_wrong_file_guard_stops_a_csv_read_as_json_lines_without_a_request_or_a_dead_letter() {
     let csv: String = std::iter::once("id,name,price\n".to_string())
         .chain((0..3000).map(|i| format!("{i},item {i},{}.5\n", i % 7)))
         .collect();
     let data = Bytes::from(csv);
-    let world = World::new(SimCluster::new(6, CALM));
+    let mut world = World::new(SimCluster::new(6, CALM));
+    world.settings.format = FormatChoice::Jsonl;
     let failure = world
         .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
         .unwrap()
@@ -437,6 +438,50 @@ fn the_wrong_file_guard_stops_a_csv_without_a_request_or_a_dead_letter() {
     assert!(world.dead_letters.letters.borrow().is_empty());
     let saved = world.checkpoints.load().unwrap();
     assert_eq!((saved.committed_offset, saved.committed_records), (0, 0));
+}
+
+#[test]
+fn the_wrong_file_guard_stops_a_csv_whose_rows_all_miss_the_header_and_says_why() {
+    // A header of three names over rows of two cells: the delimiter or the header is wrong, not the data.
+    let csv: String = std::iter::once("id,name,price\n".to_string())
+        .chain((0..3000).map(|i| format!("{i},item {i}\n")))
+        .collect();
+    let data = Bytes::from(csv);
+    let world = World::new(SimCluster::new(6, CALM));
+    let failure = world
+        .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(failure.kind, FailureKind::WrongFile);
+    assert!(
+        failure.message.contains("none of the first 1000 rows"),
+        "{}",
+        failure.message
+    );
+    assert!(failure.message.contains("2 cells"), "{}", failure.message);
+    assert_eq!(world.sink.index.borrow().requests, 0);
+    assert!(world.dead_letters.letters.borrow().is_empty());
+
+    // The same rows under a header that fits them import, every row typed from the sample.
+    let csv: String = std::iter::once("id,name\n".to_string())
+        .chain((0..3000).map(|i| format!("{i},item {i}\n")))
+        .collect();
+    let data = Bytes::from(csv);
+    let world = World::new(SimCluster::new(6, CALM));
+    let outcome = world
+        .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    let index = world.sink.index.borrow();
+    assert_eq!(index.docs.len(), 3000);
+    assert!(
+        index
+            .docs
+            .values()
+            .any(|(doc, _)| doc.as_slice() == br#"{"id":2999,"name":"item 2999"}"#),
+        "the rows are typed documents"
+    );
 }
 
 #[test]
