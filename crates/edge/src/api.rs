@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sluice_engine::format::FormatChoice;
 use sluice_engine::manifest::JobManifest;
 use sluice_engine::progress::Progress;
-use sluice_engine::settings::{Action, IdStrategy, Validation};
+use sluice_engine::settings::{Action, CsvOptions, IdStrategy, Validation};
 use sluice_engine::source_url::{redact, SourceUrl};
 use sluice_engine::transform::Transform;
 use sluice_engine::{Checkpoint, ImportSettings, JobStatus, Tuning};
@@ -27,9 +27,12 @@ pub struct NewJob {
     pub urls: Vec<String>,
     /// Target index (must be allowed by `SLUICE_ALLOW_INDEX`).
     pub index: String,
-    /// `auto` (default), `json` or `jsonl`.
+    /// `auto` (default), `json`, `jsonl`, `csv` or `tsv`.
     #[serde(default)]
     pub format: FormatChoice,
+    /// How CSV and TSV rows become documents (`{"delimiter":";","column_types":{"zip":"keyword"}}` …).
+    #[serde(default)]
+    pub csv: CsvOptions,
     /// Field holding the document id (`id`, `user.id` or a JSON pointer); derived ids when absent.
     #[serde(default)]
     pub id_field: Option<String>,
@@ -88,6 +91,7 @@ impl NewJob {
         }
         let mut settings = ImportSettings::new(self.index);
         settings.format = self.format;
+        settings.csv = self.csv;
         settings.action = self.action;
         settings.id = IdStrategy::from_field(self.id_field.as_deref().unwrap_or(""));
         settings.pipeline = self.pipeline.filter(|p| !p.trim().is_empty());

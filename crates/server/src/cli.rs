@@ -1,10 +1,12 @@
-//! Command-line pieces shared by `sluice import`, `sluice preview` and `sluice retry`: where documents go and
-//! the transforms applied on the way.
+//! Command-line pieces shared by `sluice import`, `sluice preview` and `sluice retry`: where documents go, how
+//! CSV and TSV rows become documents, and the transforms applied on the way.
 
 use std::time::Duration;
 
 use clap::Args;
+use sluice_engine::settings::CsvOptions;
 use sluice_engine::transform::Transform;
+use sluice_engine::FormatChoice;
 
 use crate::import::sink::Auth;
 
@@ -58,6 +60,74 @@ pub fn http_client() -> Result<reqwest::Client, String> {
         .read_timeout(Duration::from_secs(120))
         .build()
         .map_err(|error| format!("cannot set up HTTP: {error}"))
+}
+
+/// How CSV and TSV rows become documents. Given with `--format auto`, `--delimiter` or `--no-header` mean CSV.
+#[derive(Debug, Clone, Default, Args)]
+pub struct CsvArgs {
+    /// The byte between cells when it is not the format's own: ';', '|', or "tab".
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    pub delimiter: Option<char>,
+    /// The file has no header line: every line is a row; name the columns with --columns.
+    #[arg(long, requires = "columns")]
+    pub no_header: bool,
+    /// The column names of a file without a header line: --columns id,name,price.
+    #[arg(long, value_name = "NAMES", value_delimiter = ',', requires = "no_header")]
+    pub columns: Vec<String>,
+    /// Choose some columns' types instead of inferring them: --column-type price=double,zip=keyword (types:
+    /// keyword, long, double, boolean, date).
+    #[arg(long = "column-type", value_name = "NAME=TYPE")]
+    pub column_types: Vec<String>,
+    /// Every column is text (keyword), nothing inferred; --column-type still applies.
+    #[arg(long)]
+    pub all_strings: bool,
+    /// Nest dotted column names: user.name becomes {"user":{"name":...}}.
+    #[arg(long)]
+    pub nest_dotted: bool,
+}
+
+impl CsvArgs {
+    /// The options, checked; a malformed one is a usage error, named.
+    pub fn options(&self) -> Result<CsvOptions, String> {
+        let mut options = CsvOptions {
+            delimiter: self.delimiter,
+            columns: self.columns.iter().map(|name| name.trim().to_string()).collect(),
+            all_strings: self.all_strings,
+            nest_dotted: self.nest_dotted,
+            ..CsvOptions::default()
+        };
+        for text in &self.column_types {
+            let types = CsvOptions::parse_column_types(text).map_err(|message| format!("--column-type: {message}"))?;
+            options.column_types.extend(types);
+        }
+        options
+            .validate()
+            .map_err(|message| format!("--delimiter/--columns: {message}"))?;
+        Ok(options)
+    }
+}
+
+/// `;`, `|`, `tab` or `\t`.
+fn parse_delimiter(text: &str) -> Result<char, String> {
+    match text {
+        "tab" | "\\t" | "\t" => Ok('\t'),
+        _ => {
+            let mut chars = text.chars();
+            match (chars.next(), chars.next()) {
+                (Some(delimiter), None) if delimiter.is_ascii() && !matches!(delimiter, '"' | '\n' | '\r') => {
+                    Ok(delimiter)
+                }
+                _ => Err(format!(
+                    "'{text}' cannot be a delimiter: give one ASCII character other than a quote (';', '|') or \"tab\""
+                )),
+            }
+        }
+    }
+}
+
+/// The value parser of `--format`.
+pub fn parse_format(text: &str) -> Result<FormatChoice, String> {
+    FormatChoice::parse(text).ok_or_else(|| format!("unknown format '{text}': use {}", FormatChoice::NAMES))
 }
 
 /// Per-field transforms. They run in this order, whatever the order on the command line: renames, date parsing,

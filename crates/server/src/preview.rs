@@ -12,7 +12,7 @@ use sluice_engine::mapping::{check_sample, propose_mapping, Conflict, IndexMappi
 use sluice_engine::preview::{cell_text, Preview, HEAD_BYTES, TABLE_ROWS};
 use sluice_engine::{ByteSource, FormatChoice, IdStrategy, ImportSettings};
 
-use crate::cli::{http_client, TargetArgs};
+use crate::cli::{http_client, parse_format, CsvArgs, TargetArgs};
 use crate::import::sink::Auth;
 use crate::import::source::{FileSource, UrlSource};
 
@@ -35,8 +35,8 @@ pub struct PreviewArgs {
     /// A local file instead of a URL.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// Input format: auto, json or jsonl.
-    #[arg(long, default_value = "auto", value_parser = |t: &str| FormatChoice::parse(t).ok_or_else(|| format!("unknown format '{t}': use auto, json or jsonl")))]
+    /// Input format: auto, json, jsonl, csv or tsv.
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
     pub format: FormatChoice,
     /// The id field the import will use (records without it are counted as invalid).
     #[arg(long)]
@@ -47,6 +47,9 @@ pub struct PreviewArgs {
     /// Where the index is.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// CSV and TSV: the same choices as the import's, so the preview shows the types the import will use.
+    #[command(flatten, next_help_heading = "CSV and TSV")]
+    pub csv: CsvArgs,
     /// Print one JSON document instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -86,9 +89,14 @@ async fn preview(args: PreviewArgs) -> ExitCode {
         Ok(head) => head,
         Err(message) => return fail(&message),
     };
-    let id = IdStrategy::from_field(args.id_field.as_deref().unwrap_or_default());
-    let max_record = ImportSettings::new("x").max_record_bytes;
-    let sample = Preview::from_head(&bytes, complete, args.format, &id, max_record);
+    let mut settings = ImportSettings::new("x");
+    settings.format = args.format;
+    settings.id = IdStrategy::from_field(args.id_field.as_deref().unwrap_or_default());
+    settings.csv = match args.csv.options() {
+        Ok(options) => options,
+        Err(message) => return fail(&message),
+    };
+    let sample = Preview::from_head(&bytes, complete, &settings);
     let check = match &args.index {
         None => None,
         Some(index) => {
@@ -222,10 +230,13 @@ fn as_json(sample: &Preview, check: Option<&IndexCheck>, index: Option<&str>) ->
         })
         .collect();
     let mut out = json!({
-        "format": sample.format.map(|f| match f {
-            sluice_engine::Format::Json => "json",
-            sluice_engine::Format::Jsonl => "jsonl",
-        }),
+        "format": sample.format.map(|f| f.name()),
+        "csv": sample.csv.as_ref().map(|layout| json!({
+            "delimiter": layout.delimiter.to_string(),
+            "columns": layout.columns.names.iter().zip(&layout.columns.types)
+                .map(|(name, kind)| json!({"name": name, "type": kind.name()}))
+                .collect::<Vec<_>>(),
+        })),
         "bytes": sample.bytes,
         "complete": sample.complete,
         "records": sample.records.len(),
@@ -275,6 +286,21 @@ fn print_human(sample: &Preview, check: Option<&IndexCheck>, index: Option<&str>
     }
     if let Some(error) = &sample.structure_error {
         println!("Warning: {error}; an import stops there, after importing the records before it.");
+    }
+    if let Some(layout) = &sample.csv {
+        let columns: Vec<String> = layout
+            .columns
+            .names
+            .iter()
+            .zip(&layout.columns.types)
+            .map(|(name, kind)| format!("{name} ({})", kind.name()))
+            .collect();
+        println!(
+            "Columns ({}, separated by {:?}; change a type with --column-type NAME=TYPE): {}",
+            columns.len(),
+            layout.delimiter,
+            columns.join(", ")
+        );
     }
     let columns = sample.columns();
     if !columns.is_empty() {

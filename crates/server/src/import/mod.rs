@@ -20,7 +20,7 @@ use sluice_engine::{
     SourceIdentity, Tuning, Validation,
 };
 
-use crate::cli::{http_client, TargetArgs, TransformArgs};
+use crate::cli::{http_client, parse_format, CsvArgs, TargetArgs, TransformArgs};
 use sink::HttpSink;
 use source::{FileSource, Gunzip, UrlSource};
 use stores::{FileCheckpoints, FileDeadLetters};
@@ -52,7 +52,8 @@ pub struct ImportArgs {
     /// A local file instead of a URL.
     #[arg(long)]
     pub file: Option<PathBuf>,
-    /// Input format: auto (a file starting with '[' is a JSON array), json, or jsonl.
+    /// Input format: auto (a file starting with '[' is a JSON array, '{' JSON Lines, a line of delimited names
+    /// CSV or TSV), json, jsonl, csv or tsv.
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     pub format: FormatChoice,
     /// Target index.
@@ -107,6 +108,9 @@ pub struct ImportArgs {
     /// Where documents go.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// CSV and TSV.
+    #[command(flatten, next_help_heading = "CSV and TSV")]
+    pub csv: CsvArgs,
     /// Per-field transforms.
     #[command(flatten, next_help_heading = "Transforms")]
     pub transforms: TransformArgs,
@@ -131,10 +135,6 @@ pub enum ValidationArg {
     Full,
     /// Check braces only.
     Structural,
-}
-
-fn parse_format(text: &str) -> Result<FormatChoice, String> {
-    FormatChoice::parse(text).ok_or_else(|| format!("unknown format '{text}': use auto, json or jsonl"))
 }
 
 /// Wall-clock time on tokio.
@@ -184,6 +184,7 @@ fn settings_from(args: &ImportArgs) -> Result<ImportSettings, String> {
     };
     settings.max_record_bytes = (args.max_record_mib * 1024.0 * 1024.0) as usize;
     settings.transforms = args.transforms.transforms()?;
+    settings.csv = args.csv.options()?;
     Ok(settings)
 }
 
