@@ -50,6 +50,7 @@ pub fn new_job_body(
         "urls": urls,
         "index": settings.index,
         "format": settings.format,
+        "csv": settings.csv,
         "id_field": id_field,
         "action": settings.action,
         "pipeline": settings.pipeline,

@@ -3,10 +3,11 @@
 use leptos::prelude::*;
 use sluice_engine::ImportSettings;
 
-use sluice_engine::split::DEFAULT_MAX_RECORD_BYTES;
+use sluice_engine::settings::CsvOptions;
 use sluice_engine::{FormatChoice, IdStrategy};
 
 use crate::browser::file_access::PickedFile;
+use crate::components::csv_options::CsvOptionsRow;
 use crate::components::job_card::human_bytes;
 use crate::components::preview::{FieldChoices, IndexState, PreviewPanel};
 use crate::runner::ImportRequest;
@@ -31,6 +32,7 @@ pub(crate) fn ImportForm(
     let dragging = RwSignal::new(false);
     let index = RwSignal::new(String::new());
     let format = RwSignal::new("auto".to_string());
+    let csv = RwSignal::new(CsvOptions::default());
     let id_field = RwSignal::new(String::new());
     let action = RwSignal::new("index".to_string());
     let batch_mib = RwSignal::new("5".to_string());
@@ -40,7 +42,14 @@ pub(crate) fn ImportForm(
     let pipeline = RwSignal::new(String::new());
     let problem: RwSignal<Option<String>> = RwSignal::new(None);
     let at_edge = RwSignal::new(false);
-    let inspected = Inspection::new(urls, files, format, id_field, index, proxy, token);
+    let inspected = Inspection::new(
+        urls,
+        files,
+        SampleChoices { format, csv, id_field },
+        index,
+        proxy,
+        token,
+    );
     let pipelines: RwSignal<Vec<(String, Option<String>)>> = RwSignal::new(Vec::new());
     Effect::new(move |_| {
         if !ready.get() {
@@ -99,6 +108,7 @@ pub(crate) fn ImportForm(
         let mut settings = ImportSettings::new(index.get_untracked().trim());
         settings.transforms = inspected.choices.get_untracked().transforms();
         settings.format = FormatChoice::parse(&format.get_untracked()).unwrap_or_default();
+        settings.csv = csv.get_untracked();
         settings.action = if action.get_untracked() == "create" {
             Action::Create
         } else {
@@ -238,6 +248,8 @@ pub(crate) fn ImportForm(
                         <option value="auto">"Auto-detect"</option>
                         <option value="json">"JSON array"</option>
                         <option value="jsonl">"JSON Lines"</option>
+                        <option value="csv">"CSV"</option>
+                        <option value="tsv">"TSV (tab-separated)"</option>
                     </select>
                 </div>
                 <div class="field">
@@ -252,6 +264,13 @@ pub(crate) fn ImportForm(
                     </select>
                 </div>
             </div>
+            {move || {
+                let chosen = matches!(format.get().as_str(), "csv" | "tsv");
+                let detected = inspected.preview.with(|p| {
+                    matches!(p, Some(Ok(sample)) if sample.format.is_some_and(|f| f.is_delimited()))
+                });
+                (chosen || detected || csv.with(|o| !o.is_default())).then(|| view! { <CsvOptionsRow options=csv /> })
+            }}
             <details>
                 <summary>"Advanced"</summary>
                 <div class="row">
@@ -271,7 +290,7 @@ pub(crate) fn ImportForm(
                     </div>
                 </div>
             </details>
-            <PreviewPanel preview=inspected.preview index=index index_state=inspected.index_state
+            <PreviewPanel preview=inspected.preview csv=csv index=index index_state=inspected.index_state
                 choices=inspected.choices create_allowed=create_allowed create=inspected.create_callback()
                 create_problem=inspected.create_problem />
             {move || problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
@@ -302,12 +321,19 @@ struct Inspection {
     generation: RwSignal<u64>,
 }
 
+/// The form's choices that change what the sample is (the import uses the same ones).
+#[derive(Clone, Copy)]
+struct SampleChoices {
+    format: RwSignal<String>,
+    csv: RwSignal<CsvOptions>,
+    id_field: RwSignal<String>,
+}
+
 impl Inspection {
     fn new(
         urls: RwSignal<String>,
         files: RwSignal<Vec<PickedFile>, LocalStorage>,
-        format: RwSignal<String>,
-        id_field: RwSignal<String>,
+        SampleChoices { format, csv, id_field }: SampleChoices,
         index: RwSignal<String>,
         proxy: RwSignal<String>,
         token: RwSignal<Option<String>>,
@@ -345,18 +371,15 @@ impl Inspection {
             });
         });
         let preview = Memo::new(move |_| {
-            let choice = FormatChoice::parse(&format.get()).unwrap_or_default();
-            let id = IdStrategy::from_field(&id_field.get());
+            // The settings that change what the sample is: the import uses the same ones.
+            let mut settings = ImportSettings::new("preview");
+            settings.format = FormatChoice::parse(&format.get()).unwrap_or_default();
+            settings.id = IdStrategy::from_field(&id_field.get());
+            settings.csv = csv.get();
             head.with(|head| {
                 head.as_ref().map(|read| {
                     read.as_ref().map_err(Clone::clone).map(|(bytes, complete)| {
-                        sluice_engine::preview::Preview::from_head(
-                            bytes,
-                            *complete,
-                            choice,
-                            &id,
-                            DEFAULT_MAX_RECORD_BYTES,
-                        )
+                        sluice_engine::preview::Preview::from_head(bytes, *complete, &settings)
                     })
                 })
             })

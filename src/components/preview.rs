@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use leptos::prelude::*;
 use sluice_engine::mapping::{check_sample, propose_mapping, Conflict, IndexMapping};
 use sluice_engine::preview::{cell_text, FieldType, Preview, TABLE_ROWS};
+use sluice_engine::settings::CsvOptions;
 use sluice_engine::transform::Transform;
+
+use crate::components::csv_options::ColumnTypes;
 
 /// What the page knows about the target index.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +99,7 @@ pub fn conflicts_of(preview: &Preview, index: &IndexState) -> Vec<Conflict> {
 #[component]
 pub fn PreviewPanel(
     preview: Memo<Option<Result<Preview, String>>>,
+    csv: RwSignal<CsvOptions>,
     index: RwSignal<String>,
     index_state: RwSignal<IndexState>,
     choices: RwSignal<FieldChoices>,
@@ -158,6 +162,7 @@ pub fn PreviewPanel(
         let fields = sample.fields.clone();
         let structure_error = sample.structure_error.clone();
         let for_mapping = sample.clone();
+        let layout = sample.csv.clone();
         Some(
             view! {
                 <section class="card preview" aria-labelledby="preview-heading">
@@ -213,6 +218,7 @@ pub fn PreviewPanel(
                         }.into_any()),
                         IndexState::Unknown => None,
                     }}
+                    {layout.map(|layout| view! { <ColumnTypes layout=layout options=csv /> })}
                     <FieldList fields=fields sampled=sampled choices=choices show_types=missing />
                 </section>
             }
