@@ -269,7 +269,9 @@ impl<S: DocumentSink> Rows<'_, S> {
 
     fn sampling_ends_before(&self, span: Span) -> bool {
         match &self.state.stage {
-            Stage::Sample { held, .. } => span.end >= SAMPLE_BYTES || held.len() >= SAMPLE_ROWS,
+            Stage::Sample { names, held } => {
+                span.end >= SAMPLE_BYTES || held.len() >= SAMPLE_ROWS || !self.state.options.infers_any(names)
+            }
             _ => false,
         }
     }
@@ -467,6 +469,27 @@ mod tests {
             documents.rejected[0].reason,
             "the cell of 'n' is not a whole number: \"1.5\""
         );
+    }
+
+    #[test]
+    fn rows_wait_for_the_sample_only_when_a_type_is_left_to_it() {
+        let push = |options: &CsvOptions| {
+            let mut source = CsvRecords::new(dialect(Format::Csv, options), options, 1 << 20);
+            let mut documents = Documents::default();
+            source.push(b"a,b\n1,2\n3,4\n", &mut documents).unwrap();
+            documents.sent.len()
+        };
+        let mut options = CsvOptions::default();
+        assert_eq!(push(&options), 0, "held for the sample");
+        options.column_types.insert("a".into(), ColumnType::Long);
+        assert_eq!(push(&options), 0, "b is still inferred");
+        options.column_types.insert("b".into(), ColumnType::Double);
+        assert_eq!(push(&options), 2, "nothing to infer: sent at once");
+        let all_strings = CsvOptions {
+            all_strings: true,
+            ..CsvOptions::default()
+        };
+        assert_eq!(push(&all_strings), 2);
     }
 
     #[test]

@@ -160,6 +160,12 @@ impl CsvOptions {
         Ok(())
     }
 
+    /// True when some of these columns' types are left to the sample: nothing chosen for them, and not all
+    /// strings. When none is, rows need not wait for a sample.
+    pub fn infers_any(&self, names: &[String]) -> bool {
+        !self.all_strings && names.iter().any(|name| !self.column_types.contains_key(name))
+    }
+
     /// Parses `price=double,zip=keyword` (the CLI's `--column-type`) into per-column types.
     pub fn parse_column_types(text: &str) -> Result<BTreeMap<String, ColumnType>, String> {
         let mut types = BTreeMap::new();
