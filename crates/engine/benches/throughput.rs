@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use sluice_engine::batch::{BatchBuilder, BatchLimits};
-use sluice_engine::csv_rows::{infer_type, Columns, RowConverter};
 use sluice_engine::csv_split::{CsvSplitter, Dialect};
+use sluice_engine::reader::RecordReader;
 use sluice_engine::split::{RecordSink, Span, Splitter, DEFAULT_MAX_RECORD_BYTES};
 use sluice_engine::transform::{Transform, TransformContext};
 use sluice_engine::{FormatChoice, IdStrategy, ImportSettings, Validation};
@@ -174,76 +174,6 @@ fn csv_split_only(input: &[u8]) -> u64 {
     sink.0
 }
 
-/// Rows into documents, the header's columns typed as inferred from the first 1000 rows.
-struct ToDocuments {
-    converter: Option<RowConverter>,
-    sample: Vec<Vec<u8>>,
-    out: Vec<u8>,
-    rows: u64,
-}
-
-impl RecordSink for ToDocuments {
-    fn record(&mut self, _span: Span, bytes: &[u8]) {
-        let Some(converter) = &mut self.converter else {
-            self.sample.push(bytes.to_vec());
-            if self.sample.len() == 1000 {
-                self.converter = Some(typed_converter(&self.sample));
-            }
-            return;
-        };
-        self.out.clear();
-        converter
-            .write_document(bytes, &mut self.out)
-            .expect("generated rows fit");
-        black_box(&self.out);
-        self.rows += 1;
-    }
-    fn oversize(&mut self, _span: Span) {}
-}
-
-fn typed_converter(sample: &[Vec<u8>]) -> RowConverter {
-    let mut reader = RowConverter::new(
-        Dialect::CSV,
-        Columns {
-            names: vec![],
-            types: vec![],
-        },
-        false,
-    )
-    .unwrap();
-    let width = reader.cells(&sample[0]).unwrap();
-    let names: Vec<String> = (0..width)
-        .map(|n| String::from_utf8_lossy(reader.cell(n)).into_owned())
-        .collect();
-    let mut columns: Vec<Vec<String>> = vec![Vec::new(); width];
-    for row in &sample[1..] {
-        reader.cells(row).unwrap();
-        for (n, column) in columns.iter_mut().enumerate() {
-            column.push(String::from_utf8_lossy(reader.cell(n)).into_owned());
-        }
-    }
-    let types = columns
-        .iter()
-        .map(|cells| infer_type(cells.iter().map(String::as_str)))
-        .collect();
-    RowConverter::new(Dialect::CSV, Columns { names, types }, false).unwrap()
-}
-
-fn csv_to_documents(input: &[u8]) -> u64 {
-    let mut splitter = CsvSplitter::new(Dialect::CSV, DEFAULT_MAX_RECORD_BYTES);
-    let mut sink = ToDocuments {
-        converter: None,
-        sample: Vec::new(),
-        out: Vec::new(),
-        rows: 0,
-    };
-    for chunk in input.chunks(CHUNK) {
-        splitter.push(chunk, &mut sink);
-    }
-    splitter.finish(&mut sink);
-    sink.rows
-}
-
 fn split_and_batch(input: &[u8], settings: &ImportSettings) -> u64 {
     let limits = BatchLimits {
         max_bytes: 5 * 1024 * 1024,
@@ -251,10 +181,11 @@ fn split_and_batch(input: &[u8], settings: &ImportSettings) -> u64 {
     };
     let mut builder = BatchBuilder::new(settings, "s3://bench/data", &TransformContext::default(), limits, 0)
         .expect("valid settings");
-    let mut splitter = Splitter::new(settings.format, DEFAULT_MAX_RECORD_BYTES);
+    // The job's reader: the JSON splitter, or CSV rows typed from the sample and written as documents.
+    let mut reader = RecordReader::new(settings);
     let mut items = 0u64;
     for chunk in input.chunks(CHUNK) {
-        splitter
+        reader
             .push(chunk, &mut builder)
             .expect("generated input is well-formed");
         for batch in builder.take_ready() {
@@ -263,7 +194,7 @@ fn split_and_batch(input: &[u8], settings: &ImportSettings) -> u64 {
             black_box(batch);
         }
     }
-    splitter.finish(&mut builder).expect("generated input is well-formed");
+    reader.finish(&mut builder).expect("generated input is well-formed");
     builder.flush();
     for batch in builder.take_ready() {
         items += batch.items.len() as u64;
@@ -338,10 +269,18 @@ fn main() {
         input.len() as f64 / count as f64
     );
     report("CSV split only", input.len(), time_best(|| csv_split_only(&input)));
-    // Not yet through the batch builder (the job does not take CSV yet): rows into typed JSON documents.
+    // As the job runs it: header, types inferred from the sample, rows written as documents into bulk bodies.
+    let mut settings = ImportSettings::new("bench");
+    settings.format = FormatChoice::Csv;
     report(
-        "CSV split + typed documents",
+        "CSV split+batch, inferred types",
         input.len(),
-        time_best(|| csv_to_documents(&input)),
+        time_best(|| split_and_batch(&input, &settings)),
+    );
+    settings.id = IdStrategy::Field { pointer: "/id".into() };
+    report(
+        "CSV split+batch, id column",
+        input.len(),
+        time_best(|| split_and_batch(&input, &settings)),
     );
 }

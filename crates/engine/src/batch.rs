@@ -88,6 +88,8 @@ pub struct BatchBuilder {
     action_prefix: Vec<u8>,
     id_plan: IdPlan,
     validation: Validation,
+    /// The documents are Sluice's own (CSV rows): JSON on one line by construction.
+    trusted: bool,
     /// `None`: records are copied verbatim (the fast path).
     transforms: Option<TransformPlan>,
     limits: BatchLimits,
@@ -132,6 +134,7 @@ impl BatchBuilder {
             action_prefix,
             id_plan,
             validation: settings.validation,
+            trusted: false,
             transforms,
             limits: BatchLimits {
                 max_bytes: limits.max_bytes.max(1),
@@ -254,7 +257,7 @@ impl RecordSink for BatchBuilder {
         self.body.extend_from_slice(bytes);
         // NDJSON needs the record on one line. Outside strings a raw newline is only whitespace (inside a string it
         // is invalid JSON, already refused by full validation), so a space keeps the record's meaning and length.
-        if memchr2(b'\n', b'\r', bytes).is_some() {
+        if !self.trusted && memchr2(b'\n', b'\r', bytes).is_some() {
             for byte in &mut self.body[source_start..] {
                 if *byte == b'\n' || *byte == b'\r' {
                     *byte = b' ';
@@ -296,6 +299,7 @@ impl DocumentSink for BatchBuilder {
     /// CSV documents are parsed only to read an id field, not to be validated again.
     fn trust_documents(&mut self) {
         self.validation = Validation::Structural;
+        self.trusted = true;
     }
 }
 

@@ -299,6 +299,17 @@ impl RowConverter {
                 if cells == 1 { "" } else { "s" }
             ));
         }
+        // One UTF-8 check for the row rather than one per cell; a cell cut inside a character is caught below.
+        let text = match std::str::from_utf8(&self.text) {
+            Ok(text) => text,
+            Err(error) => {
+                let column = self.ends.iter().position(|&end| end > error.valid_up_to()).unwrap_or(0);
+                return Err(format!(
+                    "the cell of '{}' is not UTF-8 text",
+                    self.columns.names[column]
+                ));
+            }
+        };
         let rollback = out.len();
         self.open.clear();
         self.has_member.clear();
@@ -310,12 +321,12 @@ impl RowConverter {
             } else {
                 self.ends[leaf.column - 1]
             };
-            let raw = &self.text[from..self.ends[leaf.column]];
-            if raw.is_empty() {
+            let to = self.ends[leaf.column];
+            if from == to {
                 continue;
             }
             let name = &self.columns.names[leaf.column];
-            let Ok(cell) = std::str::from_utf8(raw) else {
+            let Some(cell) = text.get(from..to) else {
                 out.truncate(rollback);
                 return Err(format!("the cell of '{name}' is not UTF-8 text"));
             };
