@@ -202,7 +202,7 @@ pub(crate) fn ImportForm(
             <small class="muted" id="urls-help">"Several URLs make one import: the objects are imported in order, each resuming where it stopped."</small>
             <textarea id="urls" rows="3" placeholder="https://my-bucket.s3.eu-west-1.amazonaws.com/export.jsonl?X-Amz-…"
                 prop:value=move || urls.get() on:input=move |ev| urls.set(event_target_value(&ev))></textarea>
-            <label for="files">"Or local files (JSON array, JSON Lines, .gz), picked here or dropped on this form"</label>
+            <label for="files">"Or local files (JSON array, JSON Lines, CSV, TSV, .gz), picked here or dropped on this form"</label>
             {lasting_access.then(|| view! {
                 <div class="file-choice">
                     <button type="button" class="secondary" on:click=choose_files>"Choose files…"</button>

@@ -630,25 +630,31 @@ test('a reload during Retry failed records resumes the retry; nothing lost, noth
   assert.equal(await job(page).locator('.failed-groups').count(), 0);
 });
 
-test('a CSV is refused by the wrong-file guard, and Import sends not a single bulk request', async () => {
+test('a CSV read as JSON Lines is refused by the wrong-file guard, which says to choose CSV; Import sends nothing', async () => {
   let csv = 'id,name,price\n';
   for (let i = 0; i < 500; i++) csv += `${i},item ${i},${i}.5\n`;
-  await control('PUT', '/objects/sample/export.csv', csv);
+  await control('PUT', '/objects/sample/small-export.csv', csv);
   const { page } = await openPage();
   const bulkBefore = (await control('GET', '/counts')).bulk_requests;
   const logged = (await control('GET', '/requests')).length;
-  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/export.csv`);
-  await page.getByLabel('Index', { exact: true }).fill('sample-csv');
+  await page.getByLabel('Format').selectOption('jsonl');
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/small-export.csv`);
+  await page.getByLabel('Index', { exact: true }).fill('sample-csv-wrong');
   const wrong = page.locator('#wrong-file');
   await wrong.waitFor();
-  assert.match(await wrong.innerText(), /this looks like CSV with columns 'id', 'name', 'price'/);
+  assert.match(await wrong.innerText(),
+    /this looks like CSV with columns 'id', 'name', 'price': choose the format CSV \(or auto\) to import it/);
   assert.equal(await wrong.getAttribute('role'), 'alert');
-  assert.deepEqual(await rangesSince(logged, 'export.csv'), ['bytes=0-262143'], 'the preview reads the head only');
+  assert.deepEqual(await rangesSince(logged, 'small-export.csv'), ['bytes=0-262143'], 'the preview reads the head only');
   await page.screenshot({ path: `${SHOTS}/wrong-file.png` });
   await page.getByRole('button', { name: 'Import', exact: true }).click();
   await page.getByText(/Not imported: .*looks like CSV/).waitFor();
   assert.equal(await page.locator('article.job').count(), 0, 'no import started');
   assert.equal((await control('GET', '/counts')).bulk_requests, bulkBefore, 'not a single bulk request');
+  // With the format back on auto, the same object is previewed as CSV, its columns typed.
+  await page.getByLabel('Format').selectOption('auto');
+  await page.getByLabel('Type of column price').waitFor();
+  assert.equal(await page.locator('#wrong-file').count(), 0);
 });
 
 test('an index that does not exist is created from the proposed mapping, with a type changed by the analyst', async () => {
@@ -723,4 +729,80 @@ test('an import handed to the edge keeps going with no tab open; a tab opened la
   await again.scrollIntoViewIfNeeded();
   await second.screenshot({ path: `${SHOTS}/edge-completed.png` });
   await context.close();
+});
+
+// A CSV export of `rows` rows; one in 1000 has a cell missing (a dead letter). Zips are 5 digits, so inferred long.
+function csvExport(rows) {
+  const lines = ['id,name,zip,price,active'];
+  let good = 0;
+  for (let i = 0; i < rows; i++) {
+    if (i % 1000 === 999) {
+      lines.push(`r${i},"short, a cell missing",${10000 + (i % 90000)},1.5`);
+    } else {
+      good++;
+      const name = i % 9 === 0 ? `"Smith, J. ""${i}""\nsecond line"` : `name ${i}`;
+      lines.push(`r${i},${name},${10000 + (i % 90000)},${i % 100}.5,${i % 2 === 0}`);
+    }
+  }
+  return { bytes: Buffer.from(lines.join('\r\n') + '\r\n'), good };
+}
+
+test('a CSV URL: the preview shows the inferred column types, a type change takes effect, a reload resumes exactly', async () => {
+  const { bytes, good } = csvExport(150_000);
+  await control('PUT', '/objects/sample/export.csv', bytes);
+  const { page, errors } = await openPage();
+  const index = 'sample-csv';
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/export.csv`);
+  const zipType = page.getByLabel('Type of column zip');
+  await zipType.waitFor({ timeout: 30_000 });
+  assert.equal(await zipType.inputValue(), 'long', 'five-digit zips are inferred as numbers');
+  assert.equal(await page.getByLabel('Type of column price').inputValue(), 'double');
+  assert.equal(await page.getByLabel('Type of column active').inputValue(), 'boolean');
+  assert.match(await page.locator('#preview-summary').innerText(), /^CSV/);
+  await zipType.selectOption('keyword');
+  // The sample is made again with the chosen type: the column says so and offers to infer it again.
+  await page.locator('#column-types').getByRole('button', { name: 'infer again' }).waitFor();
+  assert.equal(await page.getByLabel('Type of column zip').inputValue(), 'keyword');
+  await page.screenshot({ path: `${SHOTS}/csv-preview.png`, fullPage: true });
+  await startImport(page, `${OBJECTS}/sample/export.csv`, index);
+  const before = await progressAtLeast(page, 35);
+  assert.ok(before < 100, `still running at ${before} %`);
+  const logged = (await control('GET', '/requests')).length;
+  const committedBefore = Math.max(...await committedOffsets(page));
+  assert.match(await reloadedBanner(page), /Resumed 1 interrupted import/);
+  await completed(page);
+  assert.equal(await count(index), good, 'one document per good row: nothing lost, nothing twice');
+  const ranges = await rangesSince(logged, 'export.csv');
+  const resumedAt = Number(/^bytes=(\d+)-$/.exec(ranges[1])?.[1]);
+  assert.ok(resumedAt >= committedBefore && resumedAt > 0,
+    `resumed at byte ${resumedAt} (${ranges}); ${committedBefore} was committed before the reload`);
+  // A row's span ends before its line break: the resume starts at a row's end, not at the header.
+  assert.ok(bytes[resumedAt] === 0x0d || bytes[resumedAt - 1] === 0x0a, `byte ${resumedAt} is between two rows`);
+  const doc = await (await fetch(`${OPENSEARCH}/${index}/_doc/r9`)).json();
+  assert.deepEqual(doc._source, { id: 'r9', name: 'Smith, J. "9"\nsecond line', zip: '10009', price: 9.5, active: false });
+  await job(page).getByRole('button', { name: 'Show failed records' }).click();
+  const rows = job(page).locator('table.letters tbody tr');
+  await rows.first().waitFor();
+  assert.equal(await rows.count(), 100, "the first 100 of the 150 are listed");
+  assert.match(await rows.first().innerText(), /the row has 4 cells, the header has 5/);
+  assert.deepEqual(errors, []);
+});
+
+test('a local TSV file is recognised, previewed with its types and imported', async () => {
+  const lines = ['code\tcity\tpopulation'];
+  for (let i = 0; i < 3000; i++) lines.push(`${String(i).padStart(5, '0')}\tcity ${i}\t${1000 + i * 7}`);
+  const file = 'target/e2e/cities.tsv';
+  writeFileSync(file, lines.join('\n') + '\n');
+  const { page } = await openPage();
+  await page.getByLabel(/Or local files/).setInputFiles(file);
+  const codeType = page.getByLabel('Type of column code');
+  await codeType.waitFor({ timeout: 30_000 });
+  assert.equal(await codeType.inputValue(), 'keyword', 'codes with leading zeros stay text');
+  assert.equal(await page.getByLabel('Type of column population').inputValue(), 'long');
+  assert.match(await page.locator('#preview-summary').innerText(), /^TSV/);
+  await startImport(page, '', 'sample-tsv', { idField: 'code' });
+  await completed(page);
+  assert.equal(await count('sample-tsv'), 3000);
+  const doc = await (await fetch(`${OPENSEARCH}/sample-tsv/_doc/00042`)).json();
+  assert.deepEqual(doc._source, { code: '00042', city: 'city 42', population: 1294 });
 });
