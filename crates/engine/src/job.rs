@@ -4,7 +4,7 @@
 //! The traits below are the whole boundary between the engine and the world. Their futures are `?Send` on
 //! purpose: browser futures (fetch, IndexedDB) are not `Send`, and a job is one task on one thread anyway.
 //!
-//! Flow: source chunks → [`Splitter`] → [`BatchBuilder`] → queue → up to `max_in_flight` requests through the
+//! Flow: source chunks → [`RecordReader`](crate::reader::RecordReader) (the JSON splitter or CSV rows) → [`BatchBuilder`] → queue → up to `max_in_flight` requests through the
 //! [`BulkSink`] → each record resolved (indexed, dead letter, or retried) → a batch with every record resolved is
 //! finished: its dead letters are stored, then the [`Watermark`] may move → the checkpoint is saved by policy.
 //! Dropping the future returned by [`run_job`] at any await point loses nothing: whatever was not committed is

@@ -6,10 +6,13 @@
 //! Data flows one way:
 //!
 //! ```text
-//! ByteSource ─► split::Splitter ─► batch::BatchBuilder ─► BulkSink ─► bulk::classify ─► watermark ─► CheckpointStore
+//! ByteSource ─► reader::RecordReader ─► batch::BatchBuilder ─► BulkSink ─► bulk::classify ─► watermark ─► CheckpointStore
 //! ```
 //!
+//! - [`reader`]: the reader of a source: format detection, then the JSON splitter or CSV/TSV rows as documents.
 //! - [`split`]: incremental splitting of JSON Lines and JSON arrays, with absolute byte offsets.
+//! - [`csv_split`], [`csv_rows`], [`csv_source`]: CSV/TSV rows with offsets, rows into typed JSON documents, and
+//!   the header → sample → rows stages whose layout a checkpoint keeps.
 //! - [`record`]: per-record validation and `_id` extraction.
 //! - [`batch`]: NDJSON `_bulk` bodies built from the records' bytes verbatim.
 //! - [`bulk`]: classification of `_bulk` responses, per request and per item.

@@ -1,7 +1,7 @@
 //! The preview: what the head of a source holds, before anything is sent.
 //!
 //! Adapters read only the first [`HEAD_BYTES`] of the first object (a Range request, decompressed for gzip) and
-//! hand them to [`Preview::from_head`]. The same [`Splitter`] and record checks as the import run over them, so the
+//! hand them to [`Preview::from_head`]. The same [`RecordReader`](crate::reader::RecordReader) and record checks as the import run over them, so the
 //! preview counts exactly the records an import would refuse locally. The last record of a head that was cut off
 //! is left out, not reported as broken.
 //!
