@@ -144,21 +144,35 @@ fn preview_reads_only_the_head_and_reports_fields_and_mapping_conflicts() {
 }
 
 #[test]
-fn preview_and_import_refuse_the_wrong_file() {
+fn preview_and_import_refuse_a_csv_read_as_json_lines_and_say_to_choose_csv() {
     let world = World::new("wrong");
     let csv: String = std::iter::once("id,name,price\n".to_string())
         .chain((0..5000).map(|i| format!("{i},item {i},{i}.5\n")))
         .collect();
     let path = world.path("export.csv");
     std::fs::write(&path, &csv).unwrap();
-    let output = world.sluice(&["preview", "--file", &path]);
+    let output = world.sluice(&["preview", "--file", &path, "--format", "jsonl"]);
     assert_eq!(output.status.code(), Some(1));
-    assert!(text(&output).contains("this looks like CSV"), "{}", text(&output));
+    assert!(
+        text(&output).contains("this looks like CSV") && text(&output).contains("choose the format CSV"),
+        "{}",
+        text(&output)
+    );
+    // With the format left to auto, the same file is a CSV with typed columns.
+    let output = world.sluice(&["preview", "--file", &path]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("id (long), name (keyword), price (double)"),
+        "{}",
+        text(&output)
+    );
 
     let output = world.sluice(&[
         "import",
         "--file",
         &path,
+        "--format",
+        "jsonl",
         "--index",
         "sales",
         "--opensearch",
