@@ -106,6 +106,7 @@ async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Res
                 &settings,
                 &namespace,
                 &context,
+                checkpoint.csv.as_ref(),
                 &tuning,
                 &sink,
                 &crate::browser::clock::BrowserClock,

@@ -10,6 +10,10 @@
 //! in ISO-8601, a constant set again), so a record refused by the cluster after a transform can go through them
 //! again. After each batch the [`RetryLedger`] removes what was indexed and replaces what still fails with its new
 //! reason, so an interruption between batches loses nothing.
+//!
+//! Rows of a CSV/TSV source refused before sending are kept as their text; given the source's [`CsvLayout`] they
+//! are made into documents again, with the settings' column types winning over the layout's (choosing `keyword` for
+//! a column whose cells were not numbers is the fix). Documents the cluster refused were kept as sent, JSON.
 
 #![allow(async_fn_in_trait)] // ?Send like the job driver's traits.
 
@@ -17,6 +21,8 @@ use std::collections::BTreeMap;
 
 use crate::batch::{Batch, BatchBuilder, BatchLimits};
 use crate::bulk::{classify, ItemOutcome, Verdict};
+use crate::csv_rows::RowConverter;
+use crate::csv_source::{CsvLayout, DocumentSink};
 use crate::dead_letter::DeadLetter;
 use crate::job::{BulkSink, Clock, StoreError};
 use crate::settings::{ImportSettings, Tuning};
@@ -53,6 +59,7 @@ pub async fn retry_dead_letters<K: BulkSink, T: Clock, L: RetryLedger>(
     settings: &ImportSettings,
     id_namespace: &str,
     context: &TransformContext,
+    csv: Option<&CsvLayout>,
     tuning: &Tuning,
     sink: &K,
     clock: &T,
@@ -73,20 +80,40 @@ pub async fn retry_dead_letters<K: BulkSink, T: Clock, L: RetryLedger>(
         0,
     )
     .map_err(RetryStopped)?;
+    let mut rows = match csv {
+        Some(layout) => {
+            let mut columns = layout.columns.clone();
+            for (name, kind) in columns.names.iter().zip(columns.types.iter_mut()) {
+                if let Some(chosen) = settings.csv.column_types.get(name) {
+                    *kind = *chosen;
+                }
+            }
+            Some(RowConverter::new(layout.dialect(), columns, settings.csv.nest_dotted).map_err(RetryStopped)?)
+        }
+        None => None,
+    };
+    let mut document = Vec::new();
     let mut rng = clock.now_ms() | 1;
     let mut done = 0;
     let mut pending = letters.into_iter().peekable();
     while pending.peek().is_some() {
         // Fill one batch (the builder seals it by size or count).
         for letter in pending.by_ref() {
+            let span = Span {
+                start: letter.offset,
+                end: letter.end,
+            };
             match &letter.record {
-                Some(text) => builder.record(
-                    Span {
-                        start: letter.offset,
-                        end: letter.end,
-                    },
-                    text.as_bytes(),
-                ),
+                Some(text) => match rows.as_mut().filter(|_| !is_json_object(text)) {
+                    Some(converter) => {
+                        document.clear();
+                        match converter.write_document(text.as_bytes(), &mut document) {
+                            Ok(()) => builder.record(span, &document),
+                            Err(reason) => builder.reject(span, reason, text.as_bytes()),
+                        }
+                    }
+                    None => builder.record(span, text.as_bytes()),
+                },
                 None => {
                     report.skipped += 1;
                     done += 1;
@@ -112,6 +139,11 @@ pub async fn retry_dead_letters<K: BulkSink, T: Clock, L: RetryLedger>(
         }
     }
     Ok(report)
+}
+
+/// A document kept as sent (a CSV row refused by the cluster), rather than a row's text.
+fn is_json_object(text: &str) -> bool {
+    text.trim_start().starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// One batch, with retries of what the cluster asks to retry. Returns the offsets indexed and what still fails.

@@ -120,6 +120,7 @@ fn retry(
         settings,
         &namespace,
         &context,
+        None,
         &tuning,
         cluster,
         &clock,

@@ -41,6 +41,10 @@ pub struct RetryArgs {
     /// Flush a bulk request at this many records.
     #[arg(long, default_value_t = 1000)]
     pub batch_docs: usize,
+    /// CSV/TSV rows refused before sending are made into documents again with the checkpoint's columns; this
+    /// changes some columns' types first: --column-type qty=keyword (the fix for cells that were not numbers).
+    #[arg(long = "column-type", value_name = "NAME=TYPE")]
+    pub column_types: Vec<String>,
     /// Where documents go.
     #[command(flatten)]
     pub target: TargetArgs,
@@ -166,6 +170,12 @@ async fn retry(args: RetryArgs) -> ExitCode {
         settings.pipeline = (!pipeline.is_empty()).then(|| pipeline.clone());
     }
     settings.transforms = transforms;
+    for text in &args.column_types {
+        match sluice_engine::settings::CsvOptions::parse_column_types(text) {
+            Ok(types) => settings.csv.column_types.extend(types),
+            Err(message) => return usage(&format!("--column-type: {message}")),
+        }
+    }
     if let Err(message) = settings.validate() {
         return usage(&message);
     }
@@ -219,6 +229,7 @@ async fn retry(args: RetryArgs) -> ExitCode {
         &settings,
         &namespace,
         &context,
+        checkpoint.as_ref().and_then(|c| c.csv.as_ref()),
         &tuning,
         &sink,
         &TokioClock,

@@ -266,3 +266,53 @@ fn csv_usage_errors_and_an_unusable_header_explain_themselves() {
     );
     assert_eq!(world.opensearch.counts().bulk_requests, 0, "nothing was sent");
 }
+
+#[test]
+fn rows_refused_for_their_type_are_retried_with_another_column_type() {
+    let world = World::new("csv-retry");
+    let mut csv = String::from("id,code,n\n");
+    for i in 0..50 {
+        // Three rows carry a code that is not a number; the others leave it empty (absent).
+        let code = if i % 20 == 3 { format!("A{i}") } else { String::new() };
+        csv.push_str(&format!("r{i},{code},{i}\n"));
+    }
+    let path = world.dir.join("codes.csv");
+    std::fs::write(&path, &csv).unwrap();
+    let path_text = path.display().to_string();
+    let output = import(
+        &world,
+        &["--file", &path_text],
+        &["--id-field", "id", "--column-type", "code=long"],
+    )
+    .wait_with_output()
+    .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", text(&output));
+    assert_eq!(world.opensearch.doc_count("csv"), 47);
+    let retry = |extra: &[&str]| -> Output {
+        Command::new(BIN)
+            .arg("retry")
+            .arg("--dead-letters")
+            .arg(world.dir.join("dead-letters.ndjson"))
+            .arg("--checkpoint")
+            .arg(world.dir.join("checkpoint.json"))
+            .args(["--opensearch", &world.opensearch.url()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // Nothing changed: the rows are refused again, for the same reason (not as text that is not JSON).
+    let again = retry(&[]);
+    assert_ne!(again.status.code(), Some(0), "{}", text(&again));
+    let letters = dead_letters(&world);
+    assert_eq!(letters.len(), 3);
+    assert_eq!(letters[0]["reason"], "the cell of 'code' is not a whole number: \"A3\"");
+    // The fix: the column is text. The three rows go in as documents, under the ids the import would give them.
+    let fixed = retry(&["--column-type", "code=keyword"]);
+    assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
+    assert!(dead_letters(&world).is_empty());
+    assert_eq!(world.opensearch.doc_count("csv"), 50);
+    assert_eq!(
+        world.opensearch.get("csv", "r23").unwrap(),
+        json!({"id": "r23", "code": "A23", "n": 23})
+    );
+}
