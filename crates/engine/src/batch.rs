@@ -8,7 +8,7 @@ use memchr::memchr2;
 
 use crate::csv_source::DocumentSink;
 use crate::dead_letter::DeadLetter;
-use crate::record::{check_record, JsonPointer};
+use crate::record::{check_record, id_from_text, JsonPointer};
 use crate::settings::{fnv1a64, IdStrategy, ImportSettings, Validation};
 use crate::split::{RecordSink, Span};
 use crate::transform::{TransformContext, TransformPlan};
@@ -200,26 +200,28 @@ impl BatchBuilder {
         }
     }
 
+    /// A record that is not sent: a dead letter holding its bytes.
+    fn refuse(&mut self, span: Span, reason: String, bytes: &[u8]) {
+        self.dead_letter(DeadLetter::with_record(span, reason, bytes));
+        self.after_record(span);
+    }
+
     fn dead_letter(&mut self, letter: DeadLetter) {
         self.dead_letter_bytes += letter.record.as_ref().map_or(0, String::len);
         self.dead_letters.push(letter);
     }
 }
 
-impl RecordSink for BatchBuilder {
-    fn record(&mut self, span: Span, bytes: &[u8]) {
-        let id_field = match &self.id_plan {
+impl BatchBuilder {
+    fn id_pointer(&self) -> Option<&JsonPointer> {
+        match &self.id_plan {
             IdPlan::Field(pointer) => Some(pointer),
             _ => None,
-        };
-        let field_id = match check_record(bytes, self.validation, id_field) {
-            Ok(id) => id,
-            Err(problem) => {
-                self.dead_letter(DeadLetter::with_record(span, problem.to_string(), bytes));
-                self.after_record(span);
-                return;
-            }
-        };
+        }
+    }
+
+    /// Batches a record that passed its checks, with the id read from its field, if the job takes ids from one.
+    fn append(&mut self, span: Span, bytes: &[u8], field_id: Option<String>) {
         // The id was read from the record as it is in the source; transforms change only what is sent.
         let transformed;
         let bytes = match &self.transforms {
@@ -229,11 +231,7 @@ impl RecordSink for BatchBuilder {
                     transformed = out;
                     transformed.as_slice()
                 }
-                Err(reason) => {
-                    self.dead_letter(DeadLetter::with_record(span, reason, bytes));
-                    self.after_record(span);
-                    return;
-                }
+                Err(reason) => return self.refuse(span, reason, bytes),
             },
         };
         let estimate = self.action_prefix.len() + field_id.as_ref().map_or(40, String::len) + 16 + bytes.len();
@@ -272,6 +270,15 @@ impl RecordSink for BatchBuilder {
         });
         self.after_record(span);
     }
+}
+
+impl RecordSink for BatchBuilder {
+    fn record(&mut self, span: Span, bytes: &[u8]) {
+        match check_record(bytes, self.validation, self.id_pointer()) {
+            Ok(field_id) => self.append(span, bytes, field_id),
+            Err(problem) => self.refuse(span, problem.to_string(), bytes),
+        }
+    }
 
     fn oversize(&mut self, span: Span) {
         self.dead_letter(DeadLetter {
@@ -292,14 +299,27 @@ impl RecordSink for BatchBuilder {
 
 impl DocumentSink for BatchBuilder {
     fn reject(&mut self, span: Span, reason: String, row: &[u8]) {
-        self.dead_letter(DeadLetter::with_record(span, reason, row));
-        self.after_record(span);
+        self.refuse(span, reason, row);
     }
 
     /// CSV documents are parsed only to read an id field, not to be validated again.
     fn trust_documents(&mut self) {
         self.validation = Validation::Structural;
         self.trusted = true;
+    }
+
+    fn id_field(&self) -> Option<&JsonPointer> {
+        self.id_pointer()
+    }
+
+    fn document_with_id(&mut self, span: Span, document: &[u8], id: Option<&str>) {
+        let Some(pointer) = self.id_pointer() else {
+            return self.record(span, document);
+        };
+        match id_from_text(pointer, id) {
+            Ok(id) => self.append(span, document, Some(id)),
+            Err(problem) => self.refuse(span, problem.to_string(), document),
+        }
     }
 }
 
@@ -335,8 +355,9 @@ pub(crate) fn write_json_string(out: &mut Vec<u8>, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::FormatChoice;
-    use crate::settings::Action;
+    use crate::format::{Format, FormatChoice};
+    use crate::record::MAX_ID_BYTES;
+    use crate::settings::{Action, CsvOptions};
     use crate::split::{Splitter, DEFAULT_MAX_RECORD_BYTES};
 
     fn build(settings: &ImportSettings, input: &[u8], limits: BatchLimits) -> Vec<Batch> {
@@ -457,6 +478,89 @@ mod tests {
         ]
         .concat();
         assert_eq!(&subset[..], &expected[..]);
+    }
+
+    /// The builder, but asked to parse each document for its id, as it does for JSON sources.
+    struct ParsesIds(BatchBuilder);
+
+    impl RecordSink for ParsesIds {
+        fn record(&mut self, span: Span, bytes: &[u8]) {
+            self.0.record(span, bytes);
+        }
+        fn oversize(&mut self, span: Span) {
+            self.0.oversize(span);
+        }
+    }
+
+    impl DocumentSink for ParsesIds {
+        fn reject(&mut self, span: Span, reason: String, row: &[u8]) {
+            self.0.reject(span, reason, row);
+        }
+        fn trust_documents(&mut self) {
+            self.0.trust_documents();
+        }
+    }
+
+    fn csv_batches<S: DocumentSink>(input: &[u8], options: &CsvOptions, sink: &mut S) {
+        use crate::csv_source::{dialect, CsvRecords};
+        let mut source = CsvRecords::new(dialect(Format::Csv, options), options, DEFAULT_MAX_RECORD_BYTES);
+        for piece in input.chunks(13) {
+            source.push(piece, sink).unwrap();
+        }
+        source.finish(sink).unwrap();
+    }
+
+    fn outcome(mut builder: BatchBuilder) -> (Vec<u8>, Vec<(u64, String)>) {
+        builder.flush();
+        let batches: Vec<Batch> = builder.take_ready().collect();
+        let body = batches.iter().flat_map(|b| b.body.to_vec()).collect();
+        let letters = batches
+            .iter()
+            .flat_map(|b| b.dead_letters.iter().map(|l| (l.offset, l.reason.clone())))
+            .collect();
+        (body, letters)
+    }
+
+    #[test]
+    fn ids_handed_over_by_a_csv_source_are_the_ids_parsing_its_documents_reads() {
+        let long_id = "x".repeat(MAX_ID_BYTES + 1);
+        let input = format!(
+            "id,n,d,b,user.id\n\
+             a,1,1.5,true,u1\n\
+             ,-0,2,false,u2\n\
+             \"q\"\"uote\",-12,3e2,true,\n\
+             {long_id},9223372036854775807,,,u4\n\
+             é,,-1,false,u5\n"
+        );
+        let builder = |settings: &ImportSettings| {
+            BatchBuilder::new(settings, "s3://b/k.csv", &TransformContext::default(), ROOMY, 0).unwrap()
+        };
+        for nest_dotted in [false, true] {
+            let mut options = CsvOptions {
+                nest_dotted,
+                ..CsvOptions::default()
+            };
+            options
+                .column_types
+                .insert("n".into(), crate::csv_rows::ColumnType::Long);
+            for pointer in ["/id", "/n", "/d", "/b", "/user/id", "/user.id", "/absent"] {
+                let mut settings = ImportSettings::new("t");
+                settings.id = IdStrategy::Field {
+                    pointer: pointer.into(),
+                };
+                let mut handed = builder(&settings);
+                csv_batches(input.as_bytes(), &options, &mut handed);
+                let mut parsed = ParsesIds(builder(&settings));
+                csv_batches(input.as_bytes(), &options, &mut parsed);
+                let (handed, parsed) = (outcome(handed), outcome(parsed.0));
+                assert_eq!(
+                    String::from_utf8_lossy(&handed.0),
+                    String::from_utf8_lossy(&parsed.0),
+                    "{pointer}, nested: {nest_dotted}"
+                );
+                assert_eq!(handed.1, parsed.1, "{pointer}, nested: {nest_dotted}");
+            }
+        }
     }
 
     #[test]

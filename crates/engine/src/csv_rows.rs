@@ -172,6 +172,7 @@ pub struct Columns {
 pub struct RowConverter {
     dialect: Dialect,
     columns: Columns,
+    nest_dotted: bool,
     /// The fields in the order they are written: grouped by object when dotted names nest.
     leaves: Vec<Leaf>,
     /// `"name":` of each object a nested field sits in, escaped once, by node id.
@@ -214,10 +215,7 @@ impl RowConverter {
     pub fn new(dialect: Dialect, columns: Columns, nest_dotted: bool) -> Result<Self, String> {
         let mut nodes = vec![Node::Object(Vec::new())];
         for (column, name) in columns.names.iter().enumerate() {
-            let segments: Vec<&str> = match name.split('.').collect::<Vec<_>>() {
-                parts if nest_dotted && parts.iter().all(|part| !part.is_empty()) => parts,
-                _ => vec![name.as_str()],
-            };
+            let segments = field_path(name, nest_dotted);
             let mut at = 0;
             for (depth, segment) in segments.iter().enumerate() {
                 let last = depth + 1 == segments.len();
@@ -255,6 +253,7 @@ impl RowConverter {
         Ok(RowConverter {
             dialect,
             columns,
+            nest_dotted,
             leaves,
             object_keys,
             reader: reader(dialect),
@@ -273,6 +272,7 @@ impl RowConverter {
                 names: Vec::new(),
                 types: Vec::new(),
             },
+            nest_dotted: false,
             leaves: Vec::new(),
             object_keys: Vec::new(),
             reader: reader(dialect),
@@ -286,6 +286,32 @@ impl RowConverter {
     /// The columns it writes.
     pub fn columns(&self) -> &Columns {
         &self.columns
+    }
+
+    /// The column written as the field at `path` (field names, outermost first), if one is.
+    pub fn column_at(&self, path: &[String]) -> Option<usize> {
+        let nest_dotted = self.nest_dotted;
+        self.columns
+            .names
+            .iter()
+            .position(|name| field_path(name, nest_dotted).iter().eq(path.iter()))
+    }
+
+    /// What the document last written holds in the field of `column`, as an id would read it: `Some(None)` when
+    /// the field is absent, `Some(Some(text))` for a string or a whole number; `None` when only parsing the
+    /// document can tell (a double's or boolean's value, a number written in a form JSON reads differently).
+    pub fn id_text(&self, column: usize) -> Option<Option<&str>> {
+        let cell = std::str::from_utf8(self.cell(column)).ok()?;
+        if cell.is_empty() {
+            return Some(None);
+        }
+        match self.columns.types[column] {
+            ColumnType::Keyword | ColumnType::Date => Some(Some(cell)),
+            // A long is written as it is in the cell, which `as_long` only accepts in its canonical form, but for
+            // "-0" (JSON may read it as a decimal).
+            ColumnType::Long if cell != "-0" => Some(Some(cell)),
+            _ => None,
+        }
     }
 
     /// Appends the document of `row` (a row's bytes, as the splitter hands them out) to `out`, or says what is
@@ -406,6 +432,15 @@ impl RowConverter {
     pub fn cell(&self, n: usize) -> &[u8] {
         let from = if n == 0 { 0 } else { self.ends[n - 1] };
         &self.text[from..self.ends[n]]
+    }
+}
+
+/// The field names a column's name becomes: split at its dots when dotted names nest (and none of the parts is
+/// empty), else the name itself.
+fn field_path(name: &str, nest_dotted: bool) -> Vec<&str> {
+    match name.split('.').collect::<Vec<_>>() {
+        parts if nest_dotted && parts.iter().all(|part| !part.is_empty()) => parts,
+        _ => vec![name],
     }
 }
 

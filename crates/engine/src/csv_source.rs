@@ -17,6 +17,7 @@ use crate::csv_rows::{ColumnType, Columns, RowConverter, TypeSample};
 use crate::csv_split::{CsvSplitter, Dialect};
 use crate::format::Format;
 use crate::preview::{HEAD_BYTES, SAMPLE_RECORDS};
+use crate::record::JsonPointer;
 use crate::settings::CsvOptions;
 use crate::split::{RecordSink, Span};
 
@@ -54,6 +55,17 @@ pub trait DocumentSink: RecordSink {
     /// The documents that follow were written by Sluice from CSV rows: valid JSON objects by construction, with no
     /// need to be validated again.
     fn trust_documents(&mut self) {}
+
+    /// The field the sink reads each document's id from, if it reads one. A source that can tell the field's
+    /// value from the row hands it over with [`DocumentSink::document_with_id`], which saves parsing the document.
+    fn id_field(&self) -> Option<&JsonPointer> {
+        None
+    }
+
+    /// A document written from a row, with the text of its id field (`None`: the field is absent).
+    fn document_with_id(&mut self, span: Span, document: &[u8], _id: Option<&str>) {
+        self.record(span, document);
+    }
 }
 
 /// The dialect of `format` with the user's delimiter, if any.
@@ -93,6 +105,8 @@ struct RowState {
     failure: Option<String>,
     /// The document being written, reused from row to row.
     document: Vec<u8>,
+    /// The column holding the sink's id field, once asked (`Some(None)`: no column does, or no id is read).
+    id_column: Option<Option<usize>>,
 }
 
 impl CsvRecords {
@@ -189,6 +203,7 @@ impl RowState {
             stage,
             failure: None,
             document: Vec::new(),
+            id_column: None,
         }
     }
 
@@ -259,11 +274,18 @@ impl<S: DocumentSink> Rows<'_, S> {
         let Stage::Rows(converter) = &mut self.state.stage else {
             return;
         };
+        let id_column = *self.state.id_column.get_or_insert_with(|| {
+            let field = self.sink.id_field()?;
+            converter.column_at(field.segments())
+        });
         let document = &mut self.state.document;
         document.clear();
-        match converter.write_document(row, document) {
-            Ok(()) => self.sink.record(span, document),
-            Err(reason) => self.sink.reject(span, reason, row),
+        if let Err(reason) = converter.write_document(row, document) {
+            return self.sink.reject(span, reason, row);
+        }
+        match id_column.and_then(|column| converter.id_text(column)) {
+            Some(id) => self.sink.document_with_id(span, document, id),
+            None => self.sink.record(span, document),
         }
     }
 

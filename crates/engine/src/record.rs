@@ -41,6 +41,11 @@ impl JsonPointer {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The field names it walks, outermost first, unescaped.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
 }
 
 /// Why a record cannot be sent. The text is what an analyst reads in the dead-letter list.
@@ -126,26 +131,32 @@ pub fn check_record(
     let Some(pointer) = id_field else {
         return Ok(None);
     };
-    let id = match found {
-        Found::Missing => return Err(RecordProblem::MissingId(pointer.text.clone())),
-        Found::Other(kind) => {
-            return Err(RecordProblem::BadId {
-                pointer: pointer.text.clone(),
-                found: kind,
-            })
-        }
-        Found::Id(id) if id.is_empty() => {
-            return Err(RecordProblem::BadId {
-                pointer: pointer.text.clone(),
-                found: "an empty string",
-            })
-        }
-        Found::Id(id) => id,
-    };
-    if id.len() > MAX_ID_BYTES {
-        return Err(RecordProblem::IdTooLong(id.len()));
+    match found {
+        Found::Missing => checked_id(pointer, None).map(Some),
+        Found::Other(kind) => Err(RecordProblem::BadId {
+            pointer: pointer.text.clone(),
+            found: kind,
+        }),
+        Found::Id(id) => checked_id(pointer, Some(id)).map(Some),
     }
-    Ok(Some(id))
+}
+
+/// The id of a document whose id field, found by its source rather than by parsing the document, holds `text` (a
+/// string or a whole number written as text; `None`: the field is absent). The same checks as [`check_record`].
+pub fn id_from_text(pointer: &JsonPointer, text: Option<&str>) -> Result<String, RecordProblem> {
+    checked_id(pointer, text.map(str::to_string))
+}
+
+fn checked_id(pointer: &JsonPointer, id: Option<String>) -> Result<String, RecordProblem> {
+    match id {
+        None => Err(RecordProblem::MissingId(pointer.text.clone())),
+        Some(id) if id.is_empty() => Err(RecordProblem::BadId {
+            pointer: pointer.text.clone(),
+            found: "an empty string",
+        }),
+        Some(id) if id.len() > MAX_ID_BYTES => Err(RecordProblem::IdTooLong(id.len())),
+        Some(id) => Ok(id),
+    }
 }
 
 fn describe_start(first: Option<u8>) -> &'static str {
