@@ -10,10 +10,10 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 step "Formatting"
 cargo fmt --all --check
 
-step "Lints (native workspace, then the web app and the edge Worker for wasm32)"
+step "Lints (native workspace, then the web app, the edge Worker and the wasm benchmark for wasm32)"
 cargo clippy --workspace --all-targets -- -D warnings
 cargo clippy -p sluice --target wasm32-unknown-unknown --all-targets -- -D warnings
-cargo clippy -p sluice-edge --target wasm32-unknown-unknown -- -D warnings
+cargo clippy -p sluice-edge -p sluice-wasm-bench --target wasm32-unknown-unknown -- -D warnings
 
 step "Engine for wasm32-unknown-unknown"
 cargo build -p sluice-engine --target wasm32-unknown-unknown
