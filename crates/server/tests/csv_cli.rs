@@ -11,98 +11,14 @@ use sluice_testkit::opensearch::Faults;
 
 mod common;
 
-use common::{text, World};
+use common::{csv_export, text, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
-
-fn import(world: &World, source: &[&str], extra: &[&str]) -> std::process::Child {
-    Command::new(BIN)
-        .arg("import")
-        .args(source)
-        .args(["--index", "csv", "--opensearch", &world.opensearch.url()])
-        .arg("--checkpoint")
-        .arg(world.dir.join("checkpoint.json"))
-        .arg("--dead-letters")
-        .arg(world.dir.join("dead-letters.ndjson"))
-        .args(extra)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn checkpoint(world: &World) -> Option<Value> {
-    let text = std::fs::read_to_string(world.dir.join("checkpoint.json")).ok()?;
-    serde_json::from_str(&text).ok()
-}
-
-fn dead_letters(world: &World) -> Vec<Value> {
-    let text = std::fs::read_to_string(world.dir.join("dead-letters.ndjson")).unwrap_or_default();
-    text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
-}
-
-/// A CSV export and what importing it must give: the good rows' ids and the planted bad rows' offsets.
-struct Export {
-    bytes: Vec<u8>,
-    good_ids: BTreeSet<String>,
-    bad_offsets: BTreeSet<u64>,
-}
-
-/// `rows` rows of eight columns (quoted names with commas, quotes and line breaks; 5-digit zips; prices; counts;
-/// booleans; dates; a dotted `user.name`), CRLF line ends. One row in 500 is bad: a cell missing, or a count that
-/// is not a number; the file ends inside a quoted cell.
-fn export(rows: usize) -> Export {
-    let mut bytes = b"id,name,zip,price,qty,active,seen,user.name\r\n".to_vec();
-    let mut good_ids = BTreeSet::new();
-    let mut bad_offsets = BTreeSet::new();
-    for i in 0..rows {
-        let offset = bytes.len() as u64;
-        let row = match i % 500 {
-            137 => format!(
-                "r{i},\"short, one cell missing\",{},1.5,3,true,2026-12-01",
-                10000 + i % 90000
-            ),
-            251 => format!("r{i},name {i},{},1.5,many,true,2026-12-01,u{i}", 10000 + i % 90000),
-            _ => {
-                good_ids.insert(format!("r{i}"));
-                let name = if i % 7 == 0 {
-                    format!("\"Smith, J. \"\"{i}\"\"\nsecond line\"")
-                } else {
-                    format!("name {i} é")
-                };
-                let price = if i % 11 == 0 {
-                    String::new()
-                } else {
-                    format!("{}.{}", i % 1000, i % 10)
-                };
-                format!(
-                    "r{i},{name},{},{price},{},{},2026-12-{:02}T10:00:00Z,u{i}",
-                    10000 + i % 90000,
-                    i % 100,
-                    i % 2 == 0,
-                    1 + i % 28
-                )
-            }
-        };
-        if !good_ids.contains(&format!("r{i}")) {
-            bad_offsets.insert(offset);
-        }
-        bytes.extend_from_slice(row.as_bytes());
-        bytes.extend_from_slice(b"\r\n");
-    }
-    bad_offsets.insert(bytes.len() as u64);
-    bytes.extend_from_slice(b"r-last,\"a quote never closed,1,1,1,true,2026-12-01,u\r\n");
-    Export {
-        bytes,
-        good_ids,
-        bad_offsets,
-    }
-}
 
 #[test]
 fn a_csv_killed_four_times_then_resumed_is_indexed_exactly_with_the_chosen_types() {
     let world = World::new("csv-kill");
-    let data = export(100_000);
+    let data = csv_export(100_000);
     world.objects.put("bucket", "export.csv", data.bytes.clone());
     world.opensearch.set_faults(Faults {
         latency: Duration::from_millis(15),
@@ -122,17 +38,19 @@ fn a_csv_killed_four_times_then_resumed_is_indexed_exactly_with_the_chosen_types
     let mut resumed_from = Vec::new();
     let mut rng = 0xc5f_u64;
     for _ in 0..4 {
-        let committed = checkpoint(&world).map_or(0, |c| c["committed_offset"].as_u64().unwrap());
+        let committed = world
+            .checkpoint()
+            .map_or(0, |c| c["committed_offset"].as_u64().unwrap());
         if committed > 0 {
             resumed_from.push(committed);
         }
-        let mut child = import(&world, &source, &options);
+        let mut child = world.import("csv", &source, &options);
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(300 + (rng >> 33) % 500));
         child.kill().unwrap(); // SIGKILL: nothing saved on the way out
         let _ = child.wait();
     }
-    let saved = checkpoint(&world).unwrap();
+    let saved = world.checkpoint().unwrap();
     let committed = saved["committed_offset"].as_u64().unwrap();
     assert!(
         committed > 0 && committed < data.bytes.len() as u64,
@@ -143,7 +61,7 @@ fn a_csv_killed_four_times_then_resumed_is_indexed_exactly_with_the_chosen_types
         "the checkpoint keeps the header: {saved}"
     );
     resumed_from.push(committed);
-    let output = import(&world, &source, &options).wait_with_output().unwrap();
+    let output = world.import("csv", &source, &options).wait_with_output().unwrap();
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -155,7 +73,7 @@ fn a_csv_killed_four_times_then_resumed_is_indexed_exactly_with_the_chosen_types
     let ids: BTreeSet<String> = world.opensearch.ids("csv").into_iter().collect();
     assert_eq!(ids.len(), data.good_ids.len(), "one document per good row");
     assert_eq!(ids, data.good_ids, "exactly the good rows' ids");
-    let letters = dead_letters(&world);
+    let letters = world.dead_letters();
     let offsets: BTreeSet<u64> = letters.iter().map(|l| l["offset"].as_u64().unwrap()).collect();
     assert_eq!(offsets.len(), letters.len(), "no dead letter is written twice");
     assert_eq!(offsets, data.bad_offsets, "dead letters are exactly the planted rows");
@@ -216,7 +134,8 @@ fn a_gzipped_tsv_file_is_recognised_and_its_preview_shows_the_import_types() {
         "codes with leading zeros stay text"
     );
 
-    let output = import(&world, &["--file", &path_text], &["--id-field", "code"])
+    let output = world
+        .import("csv", &["--file", &path_text], &["--id-field", "code"])
         .wait_with_output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -279,13 +198,14 @@ fn rows_refused_for_their_type_are_retried_with_another_column_type() {
     let path = world.dir.join("codes.csv");
     std::fs::write(&path, &csv).unwrap();
     let path_text = path.display().to_string();
-    let output = import(
-        &world,
-        &["--file", &path_text],
-        &["--id-field", "id", "--column-type", "code=long"],
-    )
-    .wait_with_output()
-    .unwrap();
+    let output = world
+        .import(
+            "csv",
+            &["--file", &path_text],
+            &["--id-field", "id", "--column-type", "code=long"],
+        )
+        .wait_with_output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
     assert_eq!(world.opensearch.doc_count("csv"), 47);
     let retry = |extra: &[&str]| -> Output {
@@ -303,13 +223,13 @@ fn rows_refused_for_their_type_are_retried_with_another_column_type() {
     // Nothing changed: the rows are refused again, for the same reason (not as text that is not JSON).
     let again = retry(&[]);
     assert_ne!(again.status.code(), Some(0), "{}", text(&again));
-    let letters = dead_letters(&world);
+    let letters = world.dead_letters();
     assert_eq!(letters.len(), 3);
     assert_eq!(letters[0]["reason"], "the cell of 'code' is not a whole number: \"A3\"");
     // The fix: the column is text. The three rows go in as documents, under the ids the import would give them.
     let fixed = retry(&["--column-type", "code=keyword"]);
     assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
-    assert!(dead_letters(&world).is_empty());
+    assert!(world.dead_letters().is_empty());
     assert_eq!(world.opensearch.doc_count("csv"), 50);
     assert_eq!(
         world.opensearch.get("csv", "r23").unwrap(),

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 mod common;
 
 use common::security::{hostile_calls, Call, TOKEN};
-use common::{dataset, Dataset, World};
+use common::{csv_export, dataset, Dataset, World};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -186,21 +186,14 @@ fn assert_exact(world: &World, index: &str, data: &Dataset) {
     assert_eq!(world.opensearch.doc_count(index), data.good_ids.len());
 }
 
-#[test]
-fn a_jsonl_job_completes_exactly_through_three_sigkills_resuming_at_its_committed_offsets() {
-    let world = World::new("edge-kills");
-    let data = dataset(100_000, false);
-    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
-    let size = data.bytes.len() as u64;
-    // Small slices, so the job runs many of them and a kill can land anywhere.
-    let mut edge = Edge::start(&world, "kills", &[("SLUICE_SLICE_MIB", "1")]);
-    let id = edge.create(json!({
-        "urls": [world.url("events.jsonl")], "index": "logs-edge", "format": "jsonl", "id_field": "id",
-    }));
+/// Kills workerd `kills` times as the job `id` moves through its `size`-byte object, each time once it has
+/// committed a further share of it, and checks that every restart resumes with a Range request from the
+/// committed offset. Returns those offsets.
+fn kill_and_resume(edge: &mut Edge, world: &World, id: &str, size: u64, kills: u64) -> Vec<u64> {
     let mut resumed_at = Vec::new();
-    for kill in 1..=3u64 {
-        let threshold = size * kill / 5;
-        edge.wait(&id, "progress before a kill", |v| {
+    for kill in 1..=kills {
+        let threshold = size * kill / (kills + 2);
+        edge.wait(id, "progress before a kill", |v| {
             v["committed_offset"].as_u64().unwrap() >= threshold || v["status"] != "running"
         });
         edge.kill();
@@ -213,7 +206,7 @@ fn a_jsonl_job_completes_exactly_through_three_sigkills_resuming_at_its_committe
             assert!(Instant::now() < deadline, "the job did not resume after the restart");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let view = edge.status(&id);
+        let view = edge.status(id);
         assert_eq!(view["status"], "running", "{view}");
         let committed = view["committed_offset"].as_u64().unwrap();
         assert!(committed > 0 && committed < size, "killed mid-job: {view}");
@@ -226,6 +219,22 @@ fn a_jsonl_job_completes_exactly_through_three_sigkills_resuming_at_its_committe
         resumed_at.push(committed);
         world.objects.set_unavailable(false);
     }
+    assert!(resumed_at.windows(2).all(|w| w[0] <= w[1]), "{resumed_at:?}");
+    resumed_at
+}
+
+#[test]
+fn a_jsonl_job_completes_exactly_through_three_sigkills_resuming_at_its_committed_offsets() {
+    let world = World::new("edge-kills");
+    let data = dataset(100_000, false);
+    world.objects.put("bucket", "events.jsonl", data.bytes.clone());
+    let size = data.bytes.len() as u64;
+    // Small slices, so the job runs many of them and a kill can land anywhere.
+    let mut edge = Edge::start(&world, "kills", &[("SLUICE_SLICE_MIB", "1")]);
+    let id = edge.create(json!({
+        "urls": [world.url("events.jsonl")], "index": "logs-edge", "format": "jsonl", "id_field": "id",
+    }));
+    let resumed_at = kill_and_resume(&mut edge, &world, &id, size, 3);
     let view = edge.wait_finished(&id);
     assert_eq!(view["status"], "completed", "{view}");
     assert_exact(&world, "logs-edge", &data);
@@ -242,8 +251,32 @@ fn a_jsonl_job_completes_exactly_through_three_sigkills_resuming_at_its_committe
         .collect();
     assert!(starts.len() >= 3, "{ranges:?}");
     assert!(starts.iter().all(|&s| data.bytes[s as usize] == b'\n'), "{starts:?}");
-    assert!(resumed_at.windows(2).all(|w| w[0] <= w[1]), "{resumed_at:?}");
     eprintln!("resumed at {resumed_at:?} of {size} bytes; {} slices", view["slices"]);
+}
+
+#[test]
+fn a_csv_job_with_chosen_types_resumes_at_its_committed_offsets_and_keeps_its_bad_rows() {
+    let world = World::new("edge-csv");
+    let data = csv_export(40_000);
+    world.objects.put("bucket", "export.csv", data.bytes.clone());
+    let size = data.bytes.len() as u64;
+    let mut edge = Edge::start(&world, "csv", &[("SLUICE_SLICE_MIB", "1")]);
+    let id = edge.create(json!({
+        "urls": [world.url("export.csv")], "index": "logs-csv", "format": "csv", "id_field": "id",
+        "csv": {"column_types": {"zip": "keyword", "qty": "long"}, "nest_dotted": true},
+    }));
+    kill_and_resume(&mut edge, &world, &id, size, 2);
+    let view = edge.wait_finished(&id);
+    assert_eq!(view["status"], "completed", "{view}");
+    assert_exact(&world, "logs-csv", &data);
+    assert_eq!(view["failed"], data.bad_offsets.len() as u64);
+    assert_eq!(edge.dead_letter_offsets(&id, None), data.bad_offsets);
+    // The header and the inferred types came from the start of the object, kept in the checkpoint across kills.
+    assert_eq!(
+        world.opensearch.get("logs-csv", "r14").unwrap(),
+        json!({"id": "r14", "name": "Smith, J. \"14\"\nsecond line", "zip": "10014", "price": 14.4, "qty": 14,
+               "active": true, "seen": "2026-12-15T10:00:00Z", "user": {"name": "u14"}})
+    );
 }
 
 #[test]

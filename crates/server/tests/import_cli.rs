@@ -16,49 +16,19 @@ use common::{dataset, text, Dataset, World};
 
 const BIN: &str = env!("CARGO_BIN_EXE_sluice");
 
-impl World {
-    fn import(&self, source: &[&str], extra: &[&str]) -> std::process::Child {
-        Command::new(BIN)
-            .arg("import")
-            .args(source)
-            .args(["--index", "e2e", "--opensearch", &self.opensearch.url()])
-            .arg("--checkpoint")
-            .arg(self.dir.join("checkpoint.json"))
-            .arg("--dead-letters")
-            .arg(self.dir.join("dead-letters.ndjson"))
-            .args(extra)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    fn checkpoint(&self) -> Option<Value> {
-        let text = std::fs::read_to_string(self.dir.join("checkpoint.json")).ok()?;
-        serde_json::from_str(&text).ok()
-    }
-
-    fn dead_letter_offsets(&self) -> BTreeSet<u64> {
-        let text = std::fs::read_to_string(self.dir.join("dead-letters.ndjson")).unwrap_or_default();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        let offsets: BTreeSet<u64> = lines.iter().map(|l| l["offset"].as_u64().unwrap()).collect();
-        assert_eq!(offsets.len(), lines.len(), "no dead letter is written twice");
-        offsets
-    }
-
-    fn assert_exact(&self, data: &Dataset) {
-        let ids: BTreeSet<String> = self.opensearch.ids("e2e").into_iter().collect();
-        assert_eq!(ids.len(), data.good_ids.len(), "one document per good record");
-        assert_eq!(ids, data.good_ids, "exactly the good records' ids");
-        assert_eq!(
-            self.dead_letter_offsets(),
-            data.bad_offsets,
-            "dead letters are exactly the planted records"
-        );
-        let checkpoint = self.checkpoint().unwrap();
-        assert_eq!(checkpoint["status"], "completed");
-        assert_eq!(checkpoint["committed_offset"], data.bytes.len() as u64);
-    }
+/// The index `e2e` holds exactly the good records, the dead letters are the planted ones, and the import completed.
+fn assert_exact(world: &World, data: &Dataset) {
+    let ids: BTreeSet<String> = world.opensearch.ids("e2e").into_iter().collect();
+    assert_eq!(ids.len(), data.good_ids.len(), "one document per good record");
+    assert_eq!(ids, data.good_ids, "exactly the good records' ids");
+    assert_eq!(
+        world.dead_letter_offsets(),
+        data.bad_offsets,
+        "dead letters are exactly the planted records"
+    );
+    let checkpoint = world.checkpoint().unwrap();
+    assert_eq!(checkpoint["status"], "completed");
+    assert_eq!(checkpoint["committed_offset"], data.bytes.len() as u64);
 }
 
 fn finish(child: std::process::Child) -> Output {
@@ -86,7 +56,7 @@ fn kill_9_five_times_then_resume_indexes_each_record_exactly_once() {
         if committed > 0 {
             resumed_from.push(committed);
         }
-        let mut child = world.import(&source, &options);
+        let mut child = world.import("e2e", &source, &options);
         rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(250 + (rng >> 33) % 500));
         child.kill().unwrap(); // SIGKILL: no chance to save anything
@@ -98,7 +68,7 @@ fn kill_9_five_times_then_resume_indexes_each_record_exactly_once() {
         "the kills landed mid-import ({committed})"
     );
     resumed_from.push(committed);
-    let output = finish(world.import(&source, &options));
+    let output = finish(world.import("e2e", &source, &options));
     assert_eq!(
         output.status.code(),
         Some(3),
@@ -106,7 +76,7 @@ fn kill_9_five_times_then_resume_indexes_each_record_exactly_once() {
         text(&output)
     );
     assert!(text(&output).contains("Resuming from byte"), "{}", text(&output));
-    world.assert_exact(&data);
+    assert_exact(&world, &data);
     // Each resume asked the object server for the rest only, guarded by the ETag.
     let ranges = world.objects.ranges();
     for offset in resumed_from {
@@ -144,9 +114,9 @@ fn json_array_with_busy_cluster_and_a_cut_download() {
         &format!(":{}/", world.objects.address().port()),
         &format!(":{}/", proxy.address().port()),
     );
-    let output = finish(world.import(&["--url", &url], &["--id-field", "/id", "--batch-docs", "500"]));
+    let output = finish(world.import("e2e", &["--url", &url], &["--id-field", "/id", "--batch-docs", "500"]));
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
-    world.assert_exact(&data);
+    assert_exact(&world, &data);
     assert!(proxy.connections_and_cuts().1 >= 2, "the download was cut and resumed");
     let heads = proxy.request_heads();
     assert!(
@@ -172,17 +142,17 @@ fn gzip_file_with_derived_ids_and_a_clean_exit() {
     encoder.write_all(text_lines.as_bytes()).unwrap();
     std::fs::write(&path, encoder.finish().unwrap()).unwrap();
     let path_text = path.display().to_string();
-    let output = finish(world.import(&["--file", &path_text], &["--batch-docs", "700"]));
+    let output = finish(world.import("e2e", &["--file", &path_text], &["--batch-docs", "700"]));
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert_eq!(world.opensearch.doc_count("e2e"), 5000);
     // A second run finds the completed checkpoint and sends nothing.
     let requests = world.opensearch.counts().bulk_requests;
-    let again = finish(world.import(&["--file", &path_text], &["--batch-docs", "700"]));
+    let again = finish(world.import("e2e", &["--file", &path_text], &["--batch-docs", "700"]));
     assert_eq!(again.status.code(), Some(0));
     assert!(text(&again).contains("Already completed"), "{}", text(&again));
     assert_eq!(world.opensearch.counts().bulk_requests, requests);
     // --restart imports again: derived ids make it overwrite, not duplicate.
-    let restarted = finish(world.import(&["--file", &path_text], &["--batch-docs", "700", "--restart"]));
+    let restarted = finish(world.import("e2e", &["--file", &path_text], &["--batch-docs", "700", "--restart"]));
     assert_eq!(restarted.status.code(), Some(0), "{}", text(&restarted));
     assert_eq!(world.opensearch.doc_count("e2e"), 5000);
     assert_eq!(world.opensearch.counts().overwrites, 5000);
@@ -196,7 +166,7 @@ fn an_expired_url_stops_resumably_and_a_changed_object_is_refused() {
     let expired = world
         .objects
         .presigned_url("127.0.0.1", "bucket", "e.jsonl", 1_700_000_000, 60);
-    let output = finish(world.import(&["--url", &expired], &[]));
+    let output = finish(world.import("e2e", &["--url", &expired], &[]));
     assert_eq!(output.status.code(), Some(1));
     let message = text(&output);
     assert!(message.contains("expired") && message.contains("fresh"), "{message}");
@@ -206,9 +176,9 @@ fn an_expired_url_stops_resumably_and_a_changed_object_is_refused() {
     );
 
     let fresh = world.url("e.jsonl");
-    let output = finish(world.import(&["--url", &fresh], &["--id-field", "id"]));
+    let output = finish(world.import("e2e", &["--url", &fresh], &["--id-field", "id"]));
     assert_eq!(output.status.code(), Some(3), "{}", text(&output));
-    world.assert_exact(&data);
+    assert_exact(&world, &data);
 
     // The object is rewritten: resuming (or re-running) against the old checkpoint is refused with a reason.
     let mut changed = data.bytes.clone();
@@ -224,7 +194,7 @@ fn an_expired_url_stops_resumably_and_a_changed_object_is_refused() {
         .unwrap(),
     )
     .unwrap();
-    let output = finish(world.import(&["--url", &fresh], &["--id-field", "id"]));
+    let output = finish(world.import("e2e", &["--url", &fresh], &["--id-field", "id"]));
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output).contains("changed"), "{}", text(&output));
     assert!(text(&output).contains("--restart"), "{}", text(&output));

@@ -8,7 +8,9 @@ pub mod security;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Output;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
 
 use sluice_testkit::objects::ObjectServer;
 use sluice_testkit::opensearch::{OpenSearchServer, Options};
@@ -49,6 +51,44 @@ impl World {
             .unwrap()
             .as_secs();
         self.objects.presigned_url("127.0.0.1", "bucket", key, now, 3600)
+    }
+
+    /// Starts `sluice import` of `source` into `index` of the test cluster, with its checkpoint and dead letters in
+    /// the scratch directory (the same files on every run, so a second run resumes the first).
+    pub fn import(&self, index: &str, source: &[&str], extra: &[&str]) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("import")
+            .args(source)
+            .args(["--index", index, "--opensearch", &self.opensearch.url()])
+            .arg("--checkpoint")
+            .arg(self.dir.join("checkpoint.json"))
+            .arg("--dead-letters")
+            .arg(self.dir.join("dead-letters.ndjson"))
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The checkpoint file of [`World::import`], if one was saved.
+    pub fn checkpoint(&self) -> Option<Value> {
+        let text = std::fs::read_to_string(self.dir.join("checkpoint.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// The dead-letter file of [`World::import`], line by line.
+    pub fn dead_letters(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.dir.join("dead-letters.ndjson")).unwrap_or_default();
+        text.lines().map(|line| serde_json::from_str(line).unwrap()).collect()
+    }
+
+    /// The offsets of the dead letters; none may be written twice.
+    pub fn dead_letter_offsets(&self) -> BTreeSet<u64> {
+        let letters = self.dead_letters();
+        let offsets: BTreeSet<u64> = letters.iter().map(|l| l["offset"].as_u64().unwrap()).collect();
+        assert_eq!(offsets.len(), letters.len(), "no dead letter is written twice");
+        offsets
     }
 }
 
@@ -109,6 +149,57 @@ pub fn dataset(records: usize, array: bool) -> Dataset {
     if array {
         bytes.extend_from_slice(b"\n]\n");
     }
+    Dataset {
+        bytes,
+        good_ids,
+        bad_offsets,
+    }
+}
+
+/// `rows` rows of eight columns (quoted names with commas, quotes and line breaks; 5-digit zips; prices; counts;
+/// booleans; dates; a dotted `user.name`), CRLF line ends. One row in 500 is bad: a cell missing, or a count that
+/// is not a number; the file ends inside a quoted cell.
+pub fn csv_export(rows: usize) -> Dataset {
+    let mut bytes = b"id,name,zip,price,qty,active,seen,user.name\r\n".to_vec();
+    let mut good_ids = BTreeSet::new();
+    let mut bad_offsets = BTreeSet::new();
+    for i in 0..rows {
+        let offset = bytes.len() as u64;
+        let row = match i % 500 {
+            137 => format!(
+                "r{i},\"short, one cell missing\",{},1.5,3,true,2026-12-01",
+                10000 + i % 90000
+            ),
+            251 => format!("r{i},name {i},{},1.5,many,true,2026-12-01,u{i}", 10000 + i % 90000),
+            _ => {
+                good_ids.insert(format!("r{i}"));
+                let name = if i % 7 == 0 {
+                    format!("\"Smith, J. \"\"{i}\"\"\nsecond line\"")
+                } else {
+                    format!("name {i} é")
+                };
+                let price = if i % 11 == 0 {
+                    String::new()
+                } else {
+                    format!("{}.{}", i % 1000, i % 10)
+                };
+                format!(
+                    "r{i},{name},{},{price},{},{},2026-12-{:02}T10:00:00Z,u{i}",
+                    10000 + i % 90000,
+                    i % 100,
+                    i % 2 == 0,
+                    1 + i % 28
+                )
+            }
+        };
+        if !good_ids.contains(&format!("r{i}")) {
+            bad_offsets.insert(offset);
+        }
+        bytes.extend_from_slice(row.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bad_offsets.insert(bytes.len() as u64);
+    bytes.extend_from_slice(b"r-last,\"a quote never closed,1,1,1,true,2026-12-01,u\r\n");
     Dataset {
         bytes,
         good_ids,
