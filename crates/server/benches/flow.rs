@@ -3,9 +3,11 @@
 //! threads, a queue of Q, 429 when full), for Q in {0, 2, 8} and `--concurrency` 4 and 16, adaptive against
 //! `--concurrency-mode fixed`, whole-request and item-level rejections.
 //!
-//! Columns: goodput (documents per second over the cluster's capacity), rejected requests over requests sent, and
-//! bytes on the wire over the bytes one clean pass sends (measured first, against the same server with no limit).
-//! Every run must leave the index exact; the count is checked and printed.
+//! Columns: the run's wall time (process start to exit) and the time the cluster was in use (first bulk request
+//! received to last answered: the client's start-up and shutdown are not flow control), goodput (documents per
+//! second of that use over the cluster's capacity), rejected requests over requests sent, and bytes on the wire over
+//! the bytes one clean pass sends (measured first, against the same server with no limit). Every run must leave the
+//! index exact; the count is checked and printed.
 //!
 //! Beside them, opensearch-js's `helpers.bulk` (tests/bench/helpers-bulk.mjs; needs `npm ci`) on the same server at
 //! `--concurrency 16`: it retries items rejected with 429 three times, 5 s apart, and stops at the first request
@@ -28,15 +30,36 @@ fn env_number(name: &str, default: f64) -> f64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// One `sluice import` of `file` into a fresh server; returns the seconds it took, the server's counters and the
-/// documents in the index.
+/// What one client's run did to a fresh server.
+struct Run {
+    wall_s: f64,
+    in_use_s: f64,
+    counts: Counts,
+    indexed: usize,
+    /// What stopped the client, when it stopped short.
+    error: Option<String>,
+}
+
+impl Run {
+    fn new(wall_s: f64, cluster: &OpenSearchServer, error: Option<String>) -> Run {
+        Run {
+            wall_s,
+            in_use_s: cluster.bulk_window_secs(),
+            counts: cluster.counts(),
+            indexed: cluster.doc_count("bench"),
+            error,
+        }
+    }
+}
+
+/// One `sluice import` of `file` into a fresh server.
 fn import(
     runtime: &tokio::runtime::Runtime,
     file: &Path,
     capacity: Option<Capacity>,
     concurrency: usize,
     mode: &str,
-) -> (f64, Counts, usize) {
+) -> Run {
     let options = Options {
         discard_sources: true,
         capacity,
@@ -68,17 +91,12 @@ fn import(
     let elapsed = started.elapsed().as_secs_f64();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let _ = std::fs::remove_file(&checkpoint);
-    (elapsed, cluster.counts(), cluster.doc_count("bench"))
+    Run::new(elapsed, &cluster, None)
 }
 
-/// opensearch-js's `helpers.bulk` into a fresh server: seconds, counters, documents in the index, and the error that
-/// stopped it. `None` when node or the package is missing.
-fn helpers_bulk(
-    runtime: &tokio::runtime::Runtime,
-    file: &Path,
-    capacity: Capacity,
-    concurrency: usize,
-) -> Option<(f64, Counts, usize, Option<String>)> {
+/// opensearch-js's `helpers.bulk` into a fresh server (its wall time is the script's own measure, without node's
+/// start-up). `None` when node or the package is missing.
+fn helpers_bulk(runtime: &tokio::runtime::Runtime, file: &Path, capacity: Capacity, concurrency: usize) -> Option<Run> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/bench/helpers-bulk.mjs");
     let package = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/@opensearch-project/opensearch");
     if !package.exists() {
@@ -101,7 +119,7 @@ fn helpers_bulk(
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).ok()?;
     let seconds = report["seconds"].as_f64()?;
     let error = report["error"].as_str().map(str::to_string);
-    Some((seconds, cluster.counts(), cluster.doc_count("bench"), error))
+    Some(Run::new(seconds, &cluster, error))
 }
 
 fn main() {
@@ -124,17 +142,45 @@ fn main() {
     out.flush().unwrap();
     drop(out);
 
-    let (clean_s, clean, clean_docs) = import(&runtime, &file, None, 4, "fixed");
-    let data_bytes = clean.bulk_bytes as f64;
+    let clean = import(&runtime, &file, None, 4, "fixed");
+    let data_bytes = clean.counts.bulk_bytes as f64;
     println!(
-        "{docs} documents, batches of 1000; one clean pass with no limit: {clean_s:.1} s, {:.0} docs/s, {:.1} MB of bulk bodies ({clean_docs} documents)",
-        docs as f64 / clean_s,
-        data_bytes / 1e6
+        "{docs} documents, batches of 1000; one clean pass with no limit: {:.1} s, {:.0} docs/s, {:.1} MB of bulk bodies ({} documents)",
+        clean.wall_s,
+        docs as f64 / clean.wall_s,
+        data_bytes / 1e6,
+        clean.indexed
     );
-    println!("cluster: {docs_per_sec:.0} docs/s over {threads} write threads\n");
-    println!("| rejections | queue Q | --concurrency | mode | time | goodput | rejected requests | bytes on the wire | index |");
-    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|");
+    println!(
+        "cluster: {docs_per_sec:.0} docs/s over {threads} write threads (ideal time in use: {:.1} s)\n",
+        docs as f64 / docs_per_sec
+    );
+    println!("| rejections | queue Q | --concurrency | client | time | cluster in use | goodput | rejected requests | bytes on the wire | index |");
+    println!("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|");
+    let row = |rejections: &str, queue: usize, concurrency: usize, client: &str, run: &Run| {
+        let complete = run.indexed as u64 == docs;
+        println!(
+            "| {rejections} | {queue} | {concurrency} | {client} | {:.1} s | {:.1} s | {} | {:.1} % ({} of {}) | {:.2} × | {} |",
+            run.wall_s,
+            run.in_use_s,
+            if complete {
+                format!("{:.0} %", docs as f64 / run.in_use_s / docs_per_sec * 100.0)
+            } else {
+                "—".to_string()
+            },
+            run.counts.rejected_requests as f64 / run.counts.bulk_requests.max(1) as f64 * 100.0,
+            run.counts.rejected_requests,
+            run.counts.bulk_requests,
+            run.counts.bulk_bytes as f64 / data_bytes,
+            match (complete, &run.error) {
+                (true, _) => "exact".to_string(),
+                (false, Some(error)) => format!("{} of {docs}: stopped by {error}", run.indexed),
+                (false, None) => format!("{} of {docs}", run.indexed),
+            }
+        );
+    };
     for item_level in [false, true] {
+        let rejections = if item_level { "item-level" } else { "whole request" };
         for queue in [0usize, 2, 8] {
             let capacity = Capacity {
                 docs_per_sec,
@@ -147,43 +193,17 @@ fn main() {
                     if item_level && mode == "fixed" {
                         continue;
                     }
-                    let (seconds, counts, indexed) = import(&runtime, &file, Some(capacity), concurrency, mode);
-                    let goodput = docs as f64 / seconds / docs_per_sec;
-                    let rejected = counts.rejected_requests as f64 / counts.bulk_requests.max(1) as f64;
-                    let wire = counts.bulk_bytes as f64 / data_bytes;
-                    println!(
-                        "| {} | {queue} | {concurrency} | {mode} | {seconds:.1} s | {:.0} % | {:.1} % ({} of {}) | {wire:.2} × | {} |",
-                        if item_level { "item-level" } else { "whole request" },
-                        goodput * 100.0,
-                        rejected * 100.0,
-                        counts.rejected_requests,
-                        counts.bulk_requests,
-                        if indexed as u64 == docs { "exact".to_string() } else { format!("{indexed} of {docs}") }
-                    );
+                    let run = import(&runtime, &file, Some(capacity), concurrency, mode);
+                    row(rejections, queue, concurrency, &format!("sluice, {mode}"), &run);
                 }
                 if concurrency != 16 {
                     continue;
                 }
                 match helpers_bulk(&runtime, &file, capacity, concurrency) {
-                    Some((seconds, counts, indexed, error)) => println!(
-                        "| {} | {queue} | {concurrency} | opensearch-js helpers.bulk | {seconds:.1} s | {} | {:.1} % ({} of {}) | {:.2} × | {} |",
-                        if item_level { "item-level" } else { "whole request" },
-                        if indexed as u64 == docs {
-                            format!("{:.0} %", docs as f64 / seconds / docs_per_sec * 100.0)
-                        } else {
-                            "—".to_string()
-                        },
-                        counts.rejected_requests as f64 / counts.bulk_requests.max(1) as f64 * 100.0,
-                        counts.rejected_requests,
-                        counts.bulk_requests,
-                        counts.bulk_bytes as f64 / data_bytes,
-                        match (indexed as u64 == docs, error) {
-                            (true, _) => "exact".to_string(),
-                            (false, Some(error)) => format!("{indexed} of {docs}: stopped by {error}"),
-                            (false, None) => format!("{indexed} of {docs}"),
-                        }
+                    Some(run) => row(rejections, queue, concurrency, "opensearch-js helpers.bulk", &run),
+                    None => println!(
+                        "(opensearch-js helpers.bulk skipped: run `npm ci` for @opensearch-project/opensearch)"
                     ),
-                    None => println!("(opensearch-js helpers.bulk skipped: run `npm ci` for @opensearch-project/opensearch)"),
                 }
             }
         }
