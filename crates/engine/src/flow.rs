@@ -4,9 +4,13 @@
 //! A cluster with `T` write threads and a queue of `Q` answers at its service time while at most `T` requests are in
 //! flight, slower as the queue fills, and 429 (`rejected_execution_exception`) past `T + Q`. So the controller starts
 //! low and adds about one request per round trip while answers come back fast and healthy; it stops growing when
-//! their latency rises well above the fastest seen (requests are queueing: more would only wait), cuts by a factor
-//! on a 429 (whole-request or item-level) or on a latency far above that baseline, and cuts at most once per round
-//! trip, since answers to requests sent before a cut still carry the old load.
+//! their latency rises well above the fastest seen (requests are queueing: more would only wait), and cuts at most
+//! once per round trip, since answers to requests sent before a cut still carry the old load. How much it cuts
+//! depends on what the signal says: a first 429 (whole-request or item-level) after a calm spell says the window
+//! just passed the cluster's room, so one request fewer is enough (a multiplicative cut there leaves threads idle
+//! until it grows back: a quarter of the capacity of a cluster with no queue); 429s that go on after a cut, a
+//! latency far above the baseline, or the first rejection of the slow start (which overshoots by up to twice)
+//! say the room is much smaller, and the window is cut by a factor.
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +40,8 @@ const QUEUEING: f64 = 1.5;
 const OVERLOADED: f64 = 3.0;
 /// The factor of a cut.
 const CUT: f64 = 0.7;
+/// A rejection within this many round trips of the last cut means the cut was not enough.
+const PERSISTING: f64 = 4.0;
 /// Near the window last rejected (from this share of it), growth is PROBE times slower.
 const BAND: f64 = 0.85;
 /// How much slower.
@@ -79,9 +85,35 @@ impl FlowControl {
     }
 
     fn cut(&mut self, now_ms: u64) {
+        self.cut_to(self.window * CUT, now_ms);
+    }
+
+    fn cut_to(&mut self, window: f64, now_ms: u64) {
         self.slow_start = false;
-        self.window = (self.window * CUT).max(1.0);
+        self.window = window.max(1.0);
         self.last_cut_ms = Some(now_ms);
+    }
+
+    fn round_trip_ms(&self) -> f64 {
+        self.smoothed_ms.unwrap_or(0.0).max(1.0)
+    }
+
+    /// A 429: one request fewer when it is the first after a calm spell, else a cut by a factor.
+    fn on_rejection(&mut self, now_ms: u64) {
+        let since_cut = self.last_cut_ms.map(|at| now_ms.saturating_sub(at) as f64);
+        if since_cut.is_some_and(|since| since < self.round_trip_ms()) {
+            return;
+        }
+        self.ceiling = Some(self.window);
+        let persisting = since_cut.is_some_and(|since| since < PERSISTING * self.round_trip_ms());
+        let window = if self.slow_start {
+            self.window / 2.0
+        } else if persisting {
+            self.window * CUT
+        } else {
+            (self.window.floor() - 1.0).max(self.window * CUT)
+        };
+        self.cut_to(window, now_ms);
     }
 
     /// Requests that may be in flight now (1 to the maximum).
@@ -95,16 +127,12 @@ impl FlowControl {
             return;
         }
         let cut_recently = |flow: &Self| {
-            let round_trip = flow.smoothed_ms.unwrap_or(0.0).max(1.0) as u64;
             flow.last_cut_ms
-                .is_some_and(|at| now_ms.saturating_sub(at) < round_trip)
+                .is_some_and(|at| (now_ms.saturating_sub(at) as f64) < flow.round_trip_ms())
         };
         if load == Load::Busy {
             // A rejection is answered fast: its latency says nothing about the cluster's service time.
-            if !cut_recently(self) {
-                self.ceiling = Some(self.window);
-                self.cut(now_ms);
-            }
+            self.on_rejection(now_ms);
             return;
         }
         let latency = latency_ms.max(1) as f64;
@@ -242,12 +270,42 @@ mod tests {
             flow.on_answer(Load::Busy, 100, 1000 + i);
         }
         assert!(
-            (flow.window - grown * CUT).abs() < 1e-9,
-            "one cut for answers of one round trip"
+            (flow.window - grown / 2.0).abs() < 1e-9,
+            "one cut for answers of one round trip, by half when it ends the slow start"
         );
         let mut fixed = FlowControl::new(ConcurrencyMode::Fixed, 16);
         fixed.on_answer(Load::Busy, 5, 1);
         assert_eq!(fixed.limit(), 16);
         assert_eq!(FlowControl::new(ConcurrencyMode::Adaptive, 16).limit(), 2, "starts low");
+    }
+
+    #[test]
+    fn a_first_rejection_after_a_calm_spell_costs_one_request_and_lasting_ones_a_factor() {
+        let mut flow = FlowControl::new(ConcurrencyMode::Adaptive, 16);
+        let mut now = 0;
+        // Out of the slow start at 8 (its cut halves), then calm at about 8 for many round trips.
+        for _ in 0..6 {
+            now += 100;
+            flow.on_answer(Load::Healthy, 100, now);
+        }
+        now += 100;
+        flow.on_answer(Load::Busy, 2, now);
+        for _ in 0..200 {
+            now += 100;
+            flow.on_answer(Load::Healthy, 100, now);
+        }
+        let calm = flow.window;
+        now += 100;
+        flow.on_answer(Load::Busy, 2, now);
+        assert_eq!(flow.window, calm.floor() - 1.0, "one fewer after a calm spell");
+        // Rejected again within a few round trips: the cluster has far less room; cut by the factor.
+        now += 250;
+        let before = flow.window;
+        flow.on_answer(Load::Busy, 2, now);
+        assert!(
+            (flow.window - before * CUT).abs() < 1e-9,
+            "{} after {before}",
+            flow.window
+        );
     }
 }

@@ -27,7 +27,7 @@ use crate::batch::{Batch, BatchBuilder, BatchLimits};
 use crate::bulk::{classify, is_back_pressure, ItemOutcome, SinkResponse, Verdict};
 use crate::checkpoint::{Checkpoint, Counters, JobStatus};
 use crate::dead_letter::DeadLetter;
-use crate::flow::{FlowControl, Load};
+use crate::flow::{ConcurrencyMode, FlowControl, Load};
 use crate::progress::{eta_ms, Progress, RateMeter};
 use crate::reader::RecordReader;
 use crate::settings::Tuning;
@@ -295,6 +295,7 @@ where
         batches: HashMap::new(),
         queue: VecDeque::new(),
         in_flight: FuturesUnordered::new(),
+        waiting: 0,
         finished: Vec::new(),
         buffered_bytes: 0,
         sealed_end: 0,
@@ -322,6 +323,14 @@ struct Request {
     seq: u64,
     items: Vec<usize>,
     attempt: u32,
+}
+
+/// What a future of `in_flight` ends with: a request's answer, or a retry's wait that is over.
+enum Finished {
+    Answer(Completion),
+    /// The request waited out its backoff without holding a place among the requests in flight; it goes to the
+    /// front of the queue and is sent when the flow control allows.
+    Due(Request),
 }
 
 struct Completion {
@@ -390,7 +399,7 @@ enum Reading<'a, S> {
 enum Event<S> {
     Command(Option<Command>),
     Chunk(S, ChunkResult),
-    Done(Completion),
+    Done(Finished),
     Saved(Result<(), StoreError>),
 }
 
@@ -443,7 +452,9 @@ struct Run<'a, S, K, C, D, T> {
     watermark: Watermark,
     batches: HashMap<u64, OpenBatch>,
     queue: VecDeque<Request>,
-    in_flight: FuturesUnordered<LocalFuture<'a, Completion>>,
+    in_flight: FuturesUnordered<LocalFuture<'a, Finished>>,
+    /// Of `in_flight`, the retries still waiting out their backoff (not sent, so not counted against the limit).
+    waiting: usize,
     finished: Vec<u64>,
     buffered_bytes: usize,
     /// End of the last sealed batch, and the most source bytes one sealed batch covered: reading stops while the
@@ -499,7 +510,11 @@ where
                 // The controller went away: the job runs to its end.
                 Event::Command(None) => self.commands = None,
                 Event::Chunk(source, result) => self.on_chunk(source, result),
-                Event::Done(completion) => self.on_completion(completion),
+                Event::Done(Finished::Answer(completion)) => self.on_completion(completion),
+                Event::Done(Finished::Due(request)) => {
+                    self.waiting -= 1;
+                    self.queue.push_front(request);
+                }
                 Event::Saved(result) => {
                     self.saving = None;
                     if let Err(error) = result {
@@ -552,13 +567,32 @@ where
         if self.stop.as_ref().is_some_and(|stop| !stop.send_queued) {
             return;
         }
-        while self.in_flight.len() < self.max_in_flight() {
+        while self.sending() < self.max_in_flight() {
             let Some(request) = self.queue.pop_front() else { break };
-            self.launch(request, 0);
+            self.launch(request);
         }
     }
 
-    fn launch(&mut self, request: Request, delay_ms: u64) {
+    /// Requests sent and not answered yet.
+    fn sending(&self) -> usize {
+        self.in_flight.len() - self.waiting
+    }
+
+    /// Queues `request` again after `delay_ms`, without holding a place among the requests in flight meanwhile.
+    fn send_later(&mut self, request: Request, delay_ms: u64) {
+        if delay_ms == 0 {
+            self.queue.push_front(request);
+            return;
+        }
+        let clock = self.io.clock;
+        self.waiting += 1;
+        self.in_flight.push(Box::pin(async move {
+            clock.sleep(delay_ms).await;
+            Finished::Due(request)
+        }));
+    }
+
+    fn launch(&mut self, request: Request) {
         let Some(open) = self.batches.get(&request.seq) else {
             return;
         };
@@ -566,16 +600,13 @@ where
         let sink = self.io.sink;
         let clock = self.io.clock;
         self.in_flight.push(Box::pin(async move {
-            if delay_ms > 0 {
-                clock.sleep(delay_ms).await;
-            }
             let sent_at = clock.now_ms();
             let result = sink.send(body).await;
-            Completion {
+            Finished::Answer(Completion {
                 request,
                 result,
                 latency_ms: clock.now_ms().saturating_sub(sent_at),
-            }
+            })
         }));
     }
 
@@ -922,7 +953,21 @@ where
         } else {
             next_attempt
         };
-        match self.tuning.retry.delay_ms(counted, unit, retry_after_ms) {
+        // With adaptive flow control a 429 has already cut the requests in flight: the rejected one goes back to
+        // the front of the queue at once and is sent when an answer frees a place (waiting a backoff as well
+        // would leave a write thread idle and hold the watermark). A request rejected again, a cluster that asks
+        // for a delay, or a window down to one request waits the backoff.
+        let requeue_now = busy
+            && retry_after_ms.is_none()
+            && next_attempt <= 3
+            && self.tuning.concurrency_mode == ConcurrencyMode::Adaptive
+            && self.flow.limit() > 1;
+        let delay = if requeue_now {
+            Some(0)
+        } else {
+            self.tuning.retry.delay_ms(counted, unit, retry_after_ms)
+        };
+        match delay {
             Some(delay) => {
                 self.live.retried_requests += 1;
                 self.note = Some(if busy {
@@ -934,7 +979,7 @@ where
                 } else {
                     format!("retrying: {reason}")
                 });
-                self.launch(
+                self.send_later(
                     Request {
                         attempt: next_attempt,
                         ..request
@@ -967,6 +1012,7 @@ where
         self.reading = Reading::Gone;
         if !drain {
             self.in_flight = FuturesUnordered::new();
+            self.waiting = 0;
         }
         self.stop = Some(Stop {
             status,
@@ -1210,7 +1256,7 @@ where
             concurrency: self.flow.limit(),
             rejections_per_min: self.rejections.len() as u64,
             committed_offset: committed,
-            in_flight: self.in_flight.len(),
+            in_flight: self.sending(),
             docs_per_sec,
             bytes_per_sec,
             eta_ms: eta_ms(committed, total_bytes, bytes_per_sec),

@@ -14,7 +14,7 @@ use sluice_engine::{
     run_job, BulkSink, ByteSource, Checkpoint, Command, FormatChoice, ImportSettings, JobStatus, SourceIdentity, Tuning,
 };
 
-use sim::{poll_at_most, Faults, MemCheckpoints, MemDeadLetters, MemSource, SimClock, SimCluster};
+use sim::{poll_at_most, Faults, MemCheckpoints, MemDeadLetters, MemSource, SimClock, SimCluster, Yield};
 
 fn lines(count: usize) -> Bytes {
     let text: String = (0..count)
@@ -229,6 +229,9 @@ struct Fixed(u16, &'static str);
 
 impl BulkSink for Fixed {
     async fn send(&self, _body: Bytes) -> Result<SinkResponse, SinkError> {
+        // An answer takes a turn of the executor, as any network answer does: a backoff and an answer that are
+        // both ready at once would never let the simulation's poll budget run out.
+        Yield(1).await;
         Ok(SinkResponse {
             status: self.0,
             retry_after: None,
