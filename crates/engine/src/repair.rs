@@ -263,6 +263,13 @@ pub fn reason_group(reason: &str) -> String {
             return format!("`{field}` is an object in the mapping, not a value");
         }
     }
+    // A CSV cell that is not its column's type: the column and the type, without the cell's value.
+    if let Some(rest) = after("the cell of '") {
+        if let Some((column, what)) = rest.split_once("' ") {
+            let what = what.split_once(": \"").map_or(what, |(kind, _)| kind);
+            return format!("`{column}` {what}");
+        }
+    }
     if let Some(rest) = after("the transform '") {
         if let Some((name, _)) = rest.split_once('\'') {
             return format!("transform '{name}' failed");
@@ -327,6 +334,17 @@ mod tests {
         assert_eq!(
             reason_group("the transform 'parse t as a date' could not read \"x\" as a date"),
             "transform 'parse t as a date' failed"
+        );
+        assert_eq!(
+            group_reasons([
+                "the cell of 'code' is not a whole number: \"A-15000\"",
+                "the cell of 'code' is not a whole number: \"A-15050\"",
+                "the cell of 'when' is not an ISO-8601 date: \"soon\"",
+            ]),
+            [
+                ("`code` is not a whole number".to_string(), 2),
+                ("`when` is not an ISO-8601 date".to_string(), 1),
+            ]
         );
     }
 }
