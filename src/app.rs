@@ -260,12 +260,12 @@ async fn resume_interrupted(
         let view = JobView::from_stored(manifest, &checkpoints);
         let interrupted = view.state.get_untracked() == JobState::Interrupted;
         jobs.update(|list| list.push(view.clone()));
-        if let Some(extra) = crate::components::repair::interrupted_retry(&view.id) {
+        if let Some(choice) = crate::components::repair::interrupted_retry(&view.id) {
             // A retry of failed records was under way when the page went: it goes on over what is still failed.
             leptos::task::spawn_local(crate::components::repair::retry_failed(
                 view.clone(),
                 runner.clone(),
-                extra,
+                choice,
             ));
             continue;
         }

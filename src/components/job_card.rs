@@ -233,7 +233,8 @@ pub(crate) fn JobCard(
             })}
             <p role="status" class="state">{move || state.get().title()}</p>
             <p class="figures">{figures}</p>
-            {move || (job.rates.with(Vec::len) > 1).then(|| view! { <Sparkline rates=job.rates /> })}
+            // A few samples draw a speck, not a line: an import over in a second or two shows none.
+            {move || (job.rates.with(Vec::len) >= SPARKLINE_SAMPLES).then(|| view! { <Sparkline rates=job.rates /> })}
             {move || totals.get().note.filter(|_| state.get().is_active()).map(|note| view! { <p class="note">{note}</p> })}
             {move || matches!(state.get(), JobState::Failed(_) | JobState::NeedsFreshUrl(_) | JobState::Changed(_) | JobState::NeedsFile(_) | JobState::NeedsPermission(_)).then(|| view! {
                 <p role="alert" class="error">{state.get().describe()}</p>
@@ -363,6 +364,9 @@ pub(crate) async fn job_dead_letters(job: &JobView, limit: u32) -> Vec<(String, 
     }
     all
 }
+
+/// Progress reports needed before the throughput line is drawn.
+const SPARKLINE_SAMPLES: usize = 10;
 
 /// A small throughput line (docs/s over the last samples).
 #[component]

@@ -3,11 +3,15 @@
 //!
 //! The retry runs on the page through the engine's `repair::retry_dead_letters`, under the job's Web Lock, and
 //! settles each batch in IndexedDB (indexed records leave the dead-letter store, the others get their new reason).
-//! A marker in local storage (`sluice.retry.<job>`, holding the retry's extra transforms) says a retry was under
+//! A marker in local storage (`sluice.retry.<job>`, holding the analyst's [`RepairChoice`]) says a retry was under
 //! way: after a reload the page runs it again over the dead letters still stored, and the records' deterministic
 //! ids make anything sent twice an overwrite.
 
+use std::collections::BTreeMap;
+
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use sluice_engine::csv_rows::ColumnType;
 use sluice_engine::job::StoreError;
 use sluice_engine::repair::{group_reasons, retry_dead_letters, RetryLedger};
 use sluice_engine::transform::{Transform, TransformContext};
@@ -19,6 +23,17 @@ use crate::runner::{JobState, JobView, RepairState, Runner};
 
 fn marker(job_id: &str) -> String {
     format!("sluice.retry.{job_id}")
+}
+
+/// What the analyst changes for a retry: transforms added to the job's own and, for CSV sources, column types that
+/// win over the job's (a column inferred as numbers whose later rows hold text: its refused rows are made into
+/// documents again with the new type).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RepairChoice {
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_types: BTreeMap<String, ColumnType>,
 }
 
 /// A part's dead letters in IndexedDB, seen from a retry.
@@ -34,9 +49,9 @@ impl RetryLedger for PartLedger<'_> {
     }
 }
 
-/// Runs (or, after a reload, resumes) the retry of a job's failed records with `extra` transforms added to the
-/// job's own. Updates `job.repair` and the parts' figures as it goes.
-pub async fn retry_failed(job: JobView, runner: Runner, extra: Vec<Transform>) {
+/// Runs (or, after a reload, resumes) the retry of a job's failed records with the analyst's `choice` applied over
+/// the job's settings. Updates `job.repair` and the parts' figures as it goes.
+pub async fn retry_failed(job: JobView, runner: Runner, choice: RepairChoice) {
     let Some(_lock) = crate::browser::tabs::try_lock(&job.id).await else {
         job.repair.set(Some(RepairState::Stopped(
             "this import is open in another tab of this browser; retry its failed records there".into(),
@@ -45,10 +60,10 @@ pub async fn retry_failed(job: JobView, runner: Runner, extra: Vec<Transform>) {
     };
     store(
         &marker(&job.id),
-        &serde_json::to_string(&extra).unwrap_or_default(),
+        &serde_json::to_string(&choice).unwrap_or_default(),
         Storage::Local,
     );
-    let outcome = retry_parts(&job, &runner, &extra).await;
+    let outcome = retry_parts(&job, &runner, &choice).await;
     forget(&marker(&job.id), Storage::Local);
     job.repair.set(Some(match outcome {
         Ok((indexed, failed)) => RepairState::Done(indexed, failed),
@@ -59,7 +74,7 @@ pub async fn retry_failed(job: JobView, runner: Runner, extra: Vec<Transform>) {
 /// Failed records are read and retried this many at a time, so memory stays flat however many there are.
 const PAGE: u32 = 5000;
 
-async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Result<(u64, u64), String> {
+async fn retry_parts(job: &JobView, runner: &Runner, choice: &RepairChoice) -> Result<(u64, u64), String> {
     let idb = IdbStore::open().await.map_err(|e| e.to_string())?;
     // The parts' failure counts say how many there are to retry, without reading them all.
     let total: u64 = job.parts.iter().map(|p| p.progress.get_untracked().failed).sum();
@@ -75,7 +90,13 @@ async fn retry_parts(job: &JobView, runner: &Runner, extra: &[Transform]) -> Res
             continue;
         };
         let mut settings = checkpoint.settings.clone();
-        settings.transforms.extend(extra.iter().cloned());
+        settings.transforms.extend(choice.transforms.iter().cloned());
+        if checkpoint.csv.is_some() {
+            settings
+                .csv
+                .column_types
+                .extend(choice.column_types.iter().map(|(name, kind)| (name.clone(), *kind)));
+        }
         settings.validate()?;
         let context = TransformContext {
             source_name: checkpoint.source.display_name(),
@@ -156,13 +177,43 @@ async fn grouped_reasons(idb: &IdbStore, job: &JobView) -> (Vec<(String, u64)>, 
 /// Reasons grouped at most: enough to name every cause an analyst needs to fix.
 const GROUPED: usize = 100_000;
 
-/// Jobs whose retry was interrupted (a reload, a closed tab): their extra transforms.
-pub fn interrupted_retry(job_id: &str) -> Option<Vec<Transform>> {
-    serde_json::from_str(&stored(&marker(job_id), Storage::Local)?).ok()
+/// Jobs whose retry was interrupted (a reload, a closed tab): what the analyst had chosen for it.
+pub fn interrupted_retry(job_id: &str) -> Option<RepairChoice> {
+    let text = stored(&marker(job_id), Storage::Local)?;
+    serde_json::from_str(&text)
+        .ok()
+        // A marker left by an earlier version of the page: its extra transforms alone.
+        .or_else(|| {
+            serde_json::from_str(&text).ok().map(|transforms| RepairChoice {
+                transforms,
+                ..RepairChoice::default()
+            })
+        })
+}
+
+/// The repair form's fields as a choice: "old=new, a=b" → renames; "x, y" → drops; "qty=keyword" → column types,
+/// each a column of `columns` (the CSV job's header). Empty parts are ignored.
+pub fn parse_repair_choice(
+    renames: &str,
+    drops: &str,
+    types: &str,
+    columns: &[String],
+) -> Result<RepairChoice, String> {
+    let column_types = sluice_engine::settings::CsvOptions::parse_column_types(types)?;
+    if let Some(unknown) = column_types.keys().find(|name| !columns.contains(name)) {
+        return Err(format!(
+            "'{unknown}' is not a column of this import (its columns: {})",
+            columns.join(", ")
+        ));
+    }
+    Ok(RepairChoice {
+        transforms: parse_repair_transforms(renames, drops)?,
+        column_types,
+    })
 }
 
 /// "old=new, a=b" → renames; "x, y" → drops. Empty parts are ignored; a rename without '=' is an error.
-pub fn parse_repair_transforms(renames: &str, drops: &str) -> Result<Vec<Transform>, String> {
+fn parse_repair_transforms(renames: &str, drops: &str) -> Result<Vec<Transform>, String> {
     let mut steps = Vec::new();
     for pair in renames.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let Some((from, to)) = pair.split_once('=') else {
@@ -193,6 +244,9 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
     let summary: RwSignal<Option<String>> = RwSignal::new(None);
     let renames = RwSignal::new(String::new());
     let drops = RwSignal::new(String::new());
+    let types = RwSignal::new(String::new());
+    // The header of a CSV job (from its first part's checkpoint); none for JSON sources.
+    let csv_columns: RwSignal<Option<Vec<String>>> = RwSignal::new(None);
     let problem: RwSignal<Option<String>> = RwSignal::new(None);
     let state = job.state;
     let repair = job.repair;
@@ -219,6 +273,12 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
                     }
                 }
                 let (found, more) = grouped_reasons(&idb, &job).await;
+                csv_columns.set(
+                    checkpoints
+                        .iter()
+                        .find_map(|c| c.csv.as_ref())
+                        .map(|layout| layout.columns.names.clone()),
+                );
                 groups.set(Some(found));
                 partial.set(more);
                 summary.set(summary_of(&checkpoints));
@@ -228,11 +288,16 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
     let start = {
         let job = job.clone();
         let runner = runner.clone();
-        move |_| match parse_repair_transforms(&renames.get_untracked(), &drops.get_untracked()) {
-            Ok(extra) => {
+        move |_| match parse_repair_choice(
+            &renames.get_untracked(),
+            &drops.get_untracked(),
+            &types.get_untracked(),
+            &csv_columns.get_untracked().unwrap_or_default(),
+        ) {
+            Ok(choice) => {
                 problem.set(None);
                 let (job, runner) = (job.clone(), runner.clone());
-                leptos::task::spawn_local(retry_failed(job, runner, extra));
+                leptos::task::spawn_local(retry_failed(job, runner, choice));
             }
             Err(message) => problem.set(Some(message)),
         }
@@ -273,6 +338,11 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
                                     <input type="text" class="repair-rename" prop:value=move || renames.get() on:input=move |ev| renames.set(event_target_value(&ev)) /></label>
                                 <label>"Drop fields (comma-separated)"
                                     <input type="text" class="repair-drop" prop:value=move || drops.get() on:input=move |ev| drops.set(event_target_value(&ev)) /></label>
+                                {move || csv_columns.get().map(|columns| view! {
+                                    <label>"Change column types (column=type, comma-separated: keyword, long, double, boolean, date)"
+                                        <input type="text" class="repair-types" placeholder=format!("columns: {}", columns.join(", "))
+                                            prop:value=move || types.get() on:input=move |ev| types.set(event_target_value(&ev)) /></label>
+                                })}
                                 {move || problem.get().map(|m| view! { <p role="alert" class="error">{m}</p> })}
                                 <button type="button" class="retry-failed" disabled=move || matches!(repair.get(), Some(RepairState::Running(..)))
                                     on:click=start.clone()>"Retry failed records"</button>

@@ -788,6 +788,45 @@ test('a CSV URL: the preview shows the inferred column types, a type change take
   assert.deepEqual(errors, []);
 });
 
+test('a CSV column inferred as numbers whose later rows hold text: Retry failed records with its type changed', async () => {
+  const lines = ['id,code,city'];
+  let bad = 0;
+  for (let i = 0; i < 20_000; i++) {
+    // Past the preview's head (about 256 KiB), some codes are not numbers.
+    const late = i >= 15_000 && i % 50 === 0;
+    if (late) bad++;
+    lines.push(`c${i},${late ? `A-${i}` : 10_000 + i},city ${i % 40}`);
+  }
+  await control('PUT', '/objects/sample/codes.csv', lines.join('\n') + '\n');
+  const index = 'sample-csv-repair';
+  await createIndex(index, { properties: { code: { type: 'keyword' } } });
+  const { page, errors } = await openPage();
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/codes.csv`);
+  const codeType = page.getByLabel('Type of column code');
+  await codeType.waitFor({ timeout: 30_000 });
+  assert.equal(await codeType.inputValue(), 'long', 'the head holds numbers only');
+  await startImport(page, `${OBJECTS}/sample/codes.csv`, index);
+  await completed(page);
+  assert.equal(await count(index), 20_000 - bad);
+  await job(page).getByText(`\`code\` is not a whole number (${bad})`).waitFor();
+
+  const types = job(page).locator('.repair-types');
+  await types.fill('cod=keyword');
+  await job(page).getByRole('button', { name: 'Retry failed records' }).click();
+  await job(page).getByText("'cod' is not a column of this import (its columns: id, code, city)").waitFor();
+  await job(page).screenshot({ path: `${SHOTS}/csv-repair-form.png` });
+  const before = (await control('GET', '/counts')).items;
+  await types.fill('code=keyword');
+  await job(page).getByRole('button', { name: 'Retry failed records' }).click();
+  await job(page).getByText(`Retry finished: ${bad} indexed, 0 still failing.`).waitFor({ timeout: 30_000 });
+  assert.equal((await control('GET', '/counts')).items - before, bad, 'only the failed rows were sent');
+  assert.equal(await count(index), 20_000, 'every row once');
+  const doc = await (await fetch(`${OPENSEARCH}/${index}/_doc/c15000`)).json();
+  assert.deepEqual(doc._source, { id: 'c15000', code: 'A-15000', city: 'city 0' });
+  await page.screenshot({ path: `${SHOTS}/csv-repair.png`, fullPage: true });
+  assert.deepEqual(errors, []);
+});
+
 test('a local TSV file is recognised, previewed with its types and imported', async () => {
   const lines = ['code\tcity\tpopulation'];
   for (let i = 0; i < 3000; i++) lines.push(`${String(i).padStart(5, '0')}\tcity ${i}\t${1000 + i * 7}`);
