@@ -199,16 +199,14 @@ pub fn parse_repair_choice(
     types: &str,
     columns: &[String],
 ) -> Result<RepairChoice, String> {
-    let column_types = sluice_engine::settings::CsvOptions::parse_column_types(types)?;
-    if let Some(unknown) = column_types.keys().find(|name| !columns.contains(name)) {
-        return Err(format!(
-            "'{unknown}' is not a column of this import (its columns: {})",
-            columns.join(", ")
-        ));
-    }
+    let csv = sluice_engine::settings::CsvOptions {
+        column_types: sluice_engine::settings::CsvOptions::parse_column_types(types)?,
+        ..Default::default()
+    };
+    sluice_engine::csv_source::check_chosen_columns(&csv, columns)?;
     Ok(RepairChoice {
         transforms: parse_repair_transforms(renames, drops)?,
-        column_types,
+        column_types: csv.column_types,
     })
 }
 

@@ -813,7 +813,7 @@ test('a CSV column inferred as numbers whose later rows hold text: Retry failed 
   const types = job(page).locator('.repair-types');
   await types.fill('cod=keyword');
   await job(page).getByRole('button', { name: 'Retry failed records' }).click();
-  await job(page).getByText("'cod' is not a column of this import (its columns: id, code, city)").waitFor();
+  await job(page).getByText("a type was chosen for the column 'cod', which the source does not have (its columns: 'id', 'code', 'city')").waitFor();
   await job(page).screenshot({ path: `${SHOTS}/csv-repair-form.png` });
   const before = (await control('GET', '/counts')).items;
   await types.fill('code=keyword');

@@ -328,6 +328,20 @@ impl<S: DocumentSink> RecordSink for Rows<'_, S> {
     }
 }
 
+/// Refuses column types chosen for columns that `names` (the source's header) lacks: a misspelt name would
+/// otherwise change nothing, silently.
+pub fn check_chosen_columns(options: &CsvOptions, names: &[String]) -> Result<(), String> {
+    let Some(unknown) = options.column_types.keys().find(|name| !names.contains(name)) else {
+        return Ok(());
+    };
+    let shown: Vec<String> = names.iter().take(12).map(|name| format!("'{name}'")).collect();
+    Err(format!(
+        "a type was chosen for the column '{unknown}', which the source does not have (its columns: {}{})",
+        shown.join(", "),
+        if names.len() > shown.len() { ", …" } else { "" }
+    ))
+}
+
 /// The converter for `names`: each column's type chosen by the user, or inferred from the sample's rows of the
 /// header's width (all text with `all_strings`).
 fn decide_columns(
@@ -336,14 +350,7 @@ fn decide_columns(
     dialect: Dialect,
     options: &CsvOptions,
 ) -> Result<RowConverter, String> {
-    if let Some(unknown) = options.column_types.keys().find(|name| !names.contains(name)) {
-        let shown: Vec<String> = names.iter().take(12).map(|name| format!("'{name}'")).collect();
-        return Err(format!(
-            "a type was chosen for the column '{unknown}', which the source does not have (its columns: {}{})",
-            shown.join(", "),
-            if names.len() > shown.len() { ", …" } else { "" }
-        ));
-    }
+    check_chosen_columns(options, &names)?;
     let mut samples = vec![TypeSample::default(); names.len()];
     if !options.all_strings {
         let mut cells = RowConverter::for_cells(dialect);

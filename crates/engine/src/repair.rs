@@ -82,6 +82,7 @@ pub async fn retry_dead_letters<K: BulkSink, T: Clock, L: RetryLedger>(
     .map_err(RetryStopped)?;
     let mut rows = match csv {
         Some(layout) => {
+            crate::csv_source::check_chosen_columns(&settings.csv, &layout.columns.names).map_err(RetryStopped)?;
             let mut columns = layout.columns.clone();
             for (name, kind) in columns.names.iter().zip(columns.types.iter_mut()) {
                 if let Some(chosen) = settings.csv.column_types.get(name) {

@@ -226,6 +226,15 @@ fn rows_refused_for_their_type_are_retried_with_another_column_type() {
     let letters = world.dead_letters();
     assert_eq!(letters.len(), 3);
     assert_eq!(letters[0]["reason"], "the cell of 'code' is not a whole number: \"A3\"");
+    // A misspelt column is refused, not silently ignored; nothing is sent.
+    let misspelt = retry(&["--column-type", "cod=keyword"]);
+    assert_ne!(misspelt.status.code(), Some(0), "{}", text(&misspelt));
+    assert!(
+        text(&misspelt).contains("a type was chosen for the column 'cod', which the source does not have"),
+        "{}",
+        text(&misspelt)
+    );
+    assert_eq!(world.dead_letters().len(), 3);
     // The fix: the column is text. The three rows go in as documents, under the ids the import would give them.
     let fixed = retry(&["--column-type", "code=keyword"]);
     assert_eq!(fixed.status.code(), Some(0), "{}", text(&fixed));
