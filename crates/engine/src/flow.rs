@@ -98,14 +98,19 @@ impl FlowControl {
         self.smoothed_ms.unwrap_or(0.0).max(1.0)
     }
 
+    /// True when the last cut was less than `round_trips` round trips before `now_ms`.
+    fn cut_within(&self, round_trips: f64, now_ms: u64) -> bool {
+        self.last_cut_ms
+            .is_some_and(|at| (now_ms.saturating_sub(at) as f64) < round_trips * self.round_trip_ms())
+    }
+
     /// A 429: one request fewer when it is the first after a calm spell, else a cut by a factor.
     fn on_rejection(&mut self, now_ms: u64) {
-        let since_cut = self.last_cut_ms.map(|at| now_ms.saturating_sub(at) as f64);
-        if since_cut.is_some_and(|since| since < self.round_trip_ms()) {
+        if self.cut_within(1.0, now_ms) {
             return;
         }
         self.ceiling = Some(self.window);
-        let persisting = since_cut.is_some_and(|since| since < PERSISTING * self.round_trip_ms());
+        let persisting = self.cut_within(PERSISTING, now_ms);
         let window = if self.slow_start {
             self.window / 2.0
         } else if persisting {
@@ -126,10 +131,6 @@ impl FlowControl {
         if self.mode == ConcurrencyMode::Fixed {
             return;
         }
-        let cut_recently = |flow: &Self| {
-            flow.last_cut_ms
-                .is_some_and(|at| (now_ms.saturating_sub(at) as f64) < flow.round_trip_ms())
-        };
         if load == Load::Busy {
             // A rejection is answered fast: its latency says nothing about the cluster's service time.
             self.on_rejection(now_ms);
@@ -145,7 +146,7 @@ impl FlowControl {
         let baseline = self.baseline_ms.map_or(latency, |b| latency.min(b * 1.01));
         self.baseline_ms = Some(baseline);
         if smoothed > baseline * OVERLOADED {
-            if !cut_recently(self) {
+            if !self.cut_within(1.0, now_ms) {
                 self.cut(now_ms);
             }
             return;
@@ -283,17 +284,17 @@ mod tests {
     fn a_first_rejection_after_a_calm_spell_costs_one_request_and_lasting_ones_a_factor() {
         let mut flow = FlowControl::new(ConcurrencyMode::Adaptive, 16);
         let mut now = 0;
+        let healthy = |flow: &mut FlowControl, now: &mut u64, answers: usize| {
+            for _ in 0..answers {
+                *now += 100;
+                flow.on_answer(Load::Healthy, 100, *now);
+            }
+        };
         // Out of the slow start at 8 (its cut halves), then calm at about 8 for many round trips.
-        for _ in 0..6 {
-            now += 100;
-            flow.on_answer(Load::Healthy, 100, now);
-        }
+        healthy(&mut flow, &mut now, 6);
         now += 100;
         flow.on_answer(Load::Busy, 2, now);
-        for _ in 0..200 {
-            now += 100;
-            flow.on_answer(Load::Healthy, 100, now);
-        }
+        healthy(&mut flow, &mut now, 200);
         let calm = flow.window;
         now += 100;
         flow.on_answer(Load::Busy, 2, now);

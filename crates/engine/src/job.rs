@@ -325,6 +325,10 @@ struct Request {
     attempt: u32,
 }
 
+/// With adaptive flow control, this many 429s of one request send it again without a backoff (the flow control's
+/// cut already sends less); later ones wait the backoff.
+const REQUEUED_REJECTIONS: u32 = 2;
+
 /// What a future of `in_flight` ends with: a request's answer, or a retry's wait that is over.
 enum Finished {
     Answer(Completion),
@@ -959,7 +963,7 @@ where
         // for a delay, or a window down to one request waits the backoff.
         let requeue_now = busy
             && retry_after_ms.is_none()
-            && next_attempt <= 3
+            && request.attempt <= REQUEUED_REJECTIONS
             && self.tuning.concurrency_mode == ConcurrencyMode::Adaptive
             && self.flow.limit() > 1;
         let delay = if requeue_now {
