@@ -10,7 +10,9 @@
 //! just passed the cluster's room, so one request fewer is enough (a multiplicative cut there leaves threads idle
 //! until it grows back: a quarter of the capacity of a cluster with no queue); 429s that go on after a cut, a
 //! latency far above the baseline, or the first rejection of the slow start (which overshoots by up to twice)
-//! say the room is much smaller, and the window is cut by a factor.
+//! say the room is much smaller, and the window is cut by a factor. A queue forming during the slow start (latency
+//! up by half) halves the window for the same reason: the answers that show it were sent a round trip ago, when the
+//! window was half what it is now.
 
 use serde::{Deserialize, Serialize};
 
@@ -145,15 +147,23 @@ impl FlowControl {
         // The baseline creeps up by 1 % per answer, so a lasting change of the cluster's speed is learnt.
         let baseline = self.baseline_ms.map_or(latency, |b| latency.min(b * 1.01));
         self.baseline_ms = Some(baseline);
-        if smoothed > baseline * OVERLOADED {
+        // Latency counts as high when this answer's is as well as the average, so that one slow answer (the first,
+        // which connected and shook hands) does not hold the window while the average forgets it.
+        let slower_than = |factor: f64| smoothed > baseline * factor && latency > baseline * factor;
+        if self.slow_start && slower_than(QUEUEING) {
+            // A queue has formed. Its latency shows a round trip late, and the slow start doubled the window in that
+            // round trip: half of it is what built the queue.
+            self.cut_to(self.window / 2.0, now_ms);
+            return;
+        }
+        if slower_than(OVERLOADED) {
             if !self.cut_within(1.0, now_ms) {
                 self.cut(now_ms);
             }
             return;
         }
-        if smoothed > baseline * QUEUEING {
+        if slower_than(QUEUEING) {
             // Requests are queueing: more in flight would only wait.
-            self.slow_start = false;
             return;
         }
         if self.slow_start {
@@ -278,6 +288,38 @@ mod tests {
         fixed.on_answer(Load::Busy, 5, 1);
         assert_eq!(fixed.limit(), 16);
         assert_eq!(FlowControl::new(ConcurrencyMode::Adaptive, 16).limit(), 2, "starts low");
+    }
+
+    #[test]
+    fn a_queue_forming_in_the_slow_start_halves_the_window_but_one_slow_first_answer_does_not() {
+        let mut flow = FlowControl::new(ConcurrencyMode::Adaptive, 16);
+        // A first answer slowed by connecting, then fast ones: the slow start goes on.
+        flow.on_answer(Load::Healthy, 400, 0);
+        for i in 1..=6 {
+            flow.on_answer(Load::Healthy, 100, i * 10);
+        }
+        assert!(flow.slow_start, "{flow:?}");
+        assert_eq!(flow.limit(), 9);
+
+        let mut flow = FlowControl::new(ConcurrencyMode::Adaptive, 16);
+        for i in 1..=6 {
+            flow.on_answer(Load::Healthy, 100, i * 10);
+        }
+        // Answers twice as slow: requests queue behind the cluster's threads. The average shows it a few answers
+        // late, after the slow start grew the window further.
+        let mut now = 100;
+        let mut before = flow.window;
+        for _ in 0..20 {
+            before = flow.window;
+            now += 10;
+            flow.on_answer(Load::Healthy, 200, now);
+            if !flow.slow_start {
+                break;
+            }
+        }
+        assert!(!flow.slow_start, "a queue ends the slow start: {flow:?}");
+        assert!(before > 8.0, "grew until the average rose: {before}");
+        assert_eq!(flow.window, before / 2.0, "{flow:?}");
     }
 
     #[test]

@@ -14,7 +14,8 @@
 //! answered 429 as a whole.
 //!
 //! Run: `cargo bench -p sluice-server --bench flow` (SLUICE_BENCH_DOCS, default 200000; SLUICE_BENCH_CAPACITY
-//! docs/s, default 50000; SLUICE_BENCH_THREADS, default 4).
+//! docs/s, default 50000; SLUICE_BENCH_THREADS, default 4; SLUICE_BENCH_ONLY, cases whose name holds one of
+//! these comma-separated parts, as `item-level q8 c16 adaptive`; SLUICE_BENCH_REPEAT, how many times, default 1).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -28,6 +29,13 @@ use sluice_testkit::opensearch::{Capacity, Counts, OpenSearchServer, Options};
 
 fn env_number(name: &str, default: f64) -> f64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Whether a case is in SLUICE_BENCH_ONLY (comma-separated parts of a case's name, `item-level q8 c16 adaptive`;
+/// unset runs every case).
+fn chosen(rejections: &str, queue: usize, concurrency: usize, client: &str) -> bool {
+    let name = format!("{rejections} q{queue} c{concurrency} {client}");
+    std::env::var("SLUICE_BENCH_ONLY").map_or(true, |only| only.split(',').any(|part| name.contains(part.trim())))
 }
 
 /// What one client's run did to a fresh server.
@@ -179,31 +187,36 @@ fn main() {
             }
         );
     };
-    for item_level in [false, true] {
-        let rejections = if item_level { "item-level" } else { "whole request" };
-        for queue in [0usize, 2, 8] {
-            let capacity = Capacity {
-                docs_per_sec,
-                threads,
-                queue,
-                item_level,
-            };
-            for concurrency in [4usize, 16] {
-                for mode in ["adaptive", "fixed"] {
-                    if item_level && mode == "fixed" {
+    for _ in 0..env_number("SLUICE_BENCH_REPEAT", 1.0) as usize {
+        for item_level in [false, true] {
+            let rejections = if item_level { "item-level" } else { "whole request" };
+            for queue in [0usize, 2, 8] {
+                let capacity = Capacity {
+                    docs_per_sec,
+                    threads,
+                    queue,
+                    item_level,
+                };
+                for concurrency in [4usize, 16] {
+                    for mode in ["adaptive", "fixed"] {
+                        if item_level && mode == "fixed" {
+                            continue;
+                        }
+                        if !chosen(rejections, queue, concurrency, mode) {
+                            continue;
+                        }
+                        let run = import(&runtime, &file, Some(capacity), concurrency, mode);
+                        row(rejections, queue, concurrency, &format!("sluice, {mode}"), &run);
+                    }
+                    if concurrency != 16 || !chosen(rejections, queue, concurrency, "helpers") {
                         continue;
                     }
-                    let run = import(&runtime, &file, Some(capacity), concurrency, mode);
-                    row(rejections, queue, concurrency, &format!("sluice, {mode}"), &run);
-                }
-                if concurrency != 16 {
-                    continue;
-                }
-                match helpers_bulk(&runtime, &file, capacity, concurrency) {
-                    Some(run) => row(rejections, queue, concurrency, "opensearch-js helpers.bulk", &run),
-                    None => println!(
-                        "(opensearch-js helpers.bulk skipped: run `npm ci` for @opensearch-project/opensearch)"
-                    ),
+                    match helpers_bulk(&runtime, &file, capacity, concurrency) {
+                        Some(run) => row(rejections, queue, concurrency, "opensearch-js helpers.bulk", &run),
+                        None => println!(
+                            "(opensearch-js helpers.bulk skipped: run `npm ci` for @opensearch-project/opensearch)"
+                        ),
+                    }
                 }
             }
         }
