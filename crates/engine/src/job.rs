@@ -1122,7 +1122,15 @@ where
     /// Ends the run when there is nothing left to wait for.
     async fn check_end(&mut self) -> Result<Option<Result<Outcome, JobFailure>>, JobFailure> {
         if let Some(stop) = &self.stop {
-            if stop.drain && !self.in_flight.is_empty() {
+            // A retry waiting out its backoff is not on the wire: a pause, which sends nothing more, ends without it
+            // (its records are unresolved, so they are replayed on resume) instead of waiting up to the longest
+            // backoff for nothing. A drain sends it, so it waits.
+            let unanswered = if stop.send_queued {
+                self.in_flight.len()
+            } else {
+                self.sending()
+            };
+            if stop.drain && unanswered > 0 {
                 return Ok(None);
             }
             if stop.send_queued && !self.queue.is_empty() {

@@ -85,15 +85,22 @@ impl<K: BulkSink> World<K> {
         commands: &[Command],
         polls: u64,
     ) -> Option<Result<Outcome, JobFailure>> {
+        self.run_in_steps(source, data_len, &[(commands, polls)])
+    }
+
+    /// Runs (or resumes) the job in steps: each sends its commands, then polls the job at most its number of times.
+    fn run_in_steps<S: ByteSource>(
+        &self,
+        source: S,
+        data_len: usize,
+        steps: &[(&[Command], u64)],
+    ) -> Option<Result<Outcome, JobFailure>> {
         let settings = self.settings.clone();
         let checkpoint = self
             .checkpoints
             .load()
             .unwrap_or_else(|| Checkpoint::start("job", identity(data_len), settings, 0));
         let (control, receiver) = futures::channel::mpsc::unbounded();
-        for &command in commands {
-            control.unbounded_send(command).unwrap();
-        }
         let mut on_progress = |_: &Progress| {};
         let job = run_job(
             JobPlan {
@@ -111,7 +118,16 @@ impl<K: BulkSink> World<K> {
             receiver,
             &mut on_progress,
         );
-        poll_at_most(job, polls)
+        let mut job = std::pin::pin!(job);
+        for &(commands, polls) in steps {
+            for &command in commands {
+                control.unbounded_send(command).unwrap();
+            }
+            if let Some(end) = poll_at_most(job.as_mut(), polls) {
+                return Some(end);
+            }
+        }
+        None
     }
 }
 
@@ -274,6 +290,34 @@ fn a_busy_cluster_is_retried_for_as_long_as_it_stays_busy() {
     assert!(running.is_none(), "a busy cluster does not stop the import");
     assert!(world.clock.now.get() > 100 * 5, "backoff waited between attempts");
     assert_eq!(world.checkpoints.load().map_or(0, |c| c.committed_offset), 0);
+}
+
+#[test]
+fn a_pause_under_sustained_rejections_does_not_wait_out_the_retries_backoff() {
+    let data = lines(30);
+    let mut world = World::new(Fixed(
+        429,
+        r#"{"error":{"type":"rejected_execution_exception","reason":"rejected execution of bulk"},"status":429}"#,
+    ));
+    // Backoffs of up to 30 s, each 10 ms of it a poll: waiting one out would take up to 3 000 polls.
+    world.tuning.retry = RetryPolicy {
+        base_ms: 1_000,
+        cap_ms: 30_000,
+        max_attempts: 5,
+    };
+    world.clock.ms_per_poll = Some(10);
+    let paused = world
+        .run_in_steps(
+            MemSource::new(data.clone(), 1, 500, 0.0),
+            data.len(),
+            &[(&[], 5_000), (&[Command::Pause], 100)],
+        )
+        .expect("paused within 100 polls")
+        .unwrap();
+    assert_eq!(paused.status, JobStatus::Paused);
+    // Nothing was indexed: the records that were waiting to be retried are read and sent again on resume.
+    assert_eq!(paused.checkpoint.committed_offset, 0);
+    assert_eq!(world.checkpoints.load().unwrap().status, JobStatus::Paused);
 }
 
 #[test]

@@ -283,10 +283,13 @@ impl DeadLetterStore for MemDeadLetters {
     }
 }
 
-/// Virtual time: sleeping advances it instantly.
+/// Virtual time: sleeping advances it at once.
 #[derive(Default)]
 pub struct SimClock {
     pub now: Cell<u64>,
+    /// When set, a sleep takes one poll per this many milliseconds of it, so a long backoff costs a test's poll
+    /// budget what it costs a user in time (unset, every sleep takes one poll).
+    pub ms_per_poll: Option<u64>,
 }
 
 impl Clock for SimClock {
@@ -295,7 +298,8 @@ impl Clock for SimClock {
     }
     async fn sleep(&self, ms: u64) {
         self.now.set(self.now.get() + ms);
-        Yield(1).await;
+        let polls = self.ms_per_poll.map_or(1, |pace| (ms / pace.max(1)).max(1));
+        Yield(polls.min(u32::MAX as u64) as u32).await;
     }
 }
 
