@@ -150,6 +150,17 @@ impl BatchBuilder {
         })
     }
 
+    /// The size past which a batch is sealed.
+    pub fn max_bytes(&self) -> usize {
+        self.limits.max_bytes
+    }
+
+    /// Seals later batches (and the one being built) before `max_bytes`, when that is lower than the limit now:
+    /// the server refused a body as too large.
+    pub fn lower_max_bytes(&mut self, max_bytes: usize) {
+        self.limits.max_bytes = self.limits.max_bytes.min(max_bytes.max(1));
+    }
+
     /// Takes the batches sealed so far, oldest first.
     pub fn take_ready(&mut self) -> impl Iterator<Item = Batch> + '_ {
         self.ready.drain(..)

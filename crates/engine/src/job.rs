@@ -875,8 +875,25 @@ where
                 self.retry(request, reason, retry_after_ms);
             }
             Verdict::Split if request.items.len() > 1 => {
+                // The server's limit holds for the rest of the import: batches built from now on are at most half
+                // the refused body, so one 413 does not become one per batch.
+                let refused_bytes: usize = self.batches.get(&request.seq).map_or(0, |open| {
+                    request
+                        .items
+                        .iter()
+                        .map(|&item| open.batch.items[item].entry.len())
+                        .sum()
+                });
+                let halved = refused_bytes / 2;
+                if halved > 0 && halved < self.builder.max_bytes() {
+                    self.builder.lower_max_bytes(halved);
+                }
                 let (first, second) = request.items.split_at(request.items.len() / 2);
-                self.note = Some("the server refused a request as too large (413): sending it in halves".into());
+                self.note = Some(format!(
+                    "the server refused a request as too large (413): sending it in halves, and requests of at most \
+                     {} from now on",
+                    size_text(self.builder.max_bytes())
+                ));
                 for items in [second, first] {
                     self.queue.push_front(Request {
                         seq: request.seq,
@@ -1284,5 +1301,14 @@ where
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// A request size for a message: `1.5 MiB`, `300 KiB`.
+fn size_text(bytes: usize) -> String {
+    if bytes >= 1 << 20 {
+        format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+    } else {
+        format!("{} KiB", bytes.div_ceil(1 << 10))
     }
 }

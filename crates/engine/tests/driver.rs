@@ -321,6 +321,34 @@ fn a_pause_under_sustained_rejections_does_not_wait_out_the_retries_backoff() {
 }
 
 #[test]
+fn after_a_413_later_batches_are_built_small_enough_instead_of_each_being_refused_and_split() {
+    let data = lines(20_000);
+    // About 60 KB bodies of 1000 records, against a server that takes at most 8 KB: a 413 halves a body three
+    // times before it fits.
+    let faults = Faults {
+        max_body: 8_000,
+        ..CALM
+    };
+    let mut world = World::new(SimCluster::new(11, faults));
+    world.tuning.batch_docs = 1000;
+    world.tuning.batch_bytes = 64_000;
+    let outcome = world
+        .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(outcome.status, JobStatus::Completed);
+    let index = world.sink.index.borrow();
+    assert_eq!(index.docs.len(), 20_000);
+    // Refused and split each, the batches take over 200 refusals (251 with this seed); learning the limit leaves
+    // those of the batches built before it was known (13).
+    assert!(
+        index.too_large <= 40,
+        "{} requests refused as too large",
+        index.too_large
+    );
+}
+
+#[test]
 fn errors_that_are_not_back_pressure_still_use_up_their_attempts() {
     let data = lines(30);
     let world = World::new(Fixed(502, "<html>Bad Gateway</html>"));

@@ -120,6 +120,8 @@ pub struct Index {
     pub docs: HashMap<String, (Vec<u8>, u32)>,
     pub auto_id: u64,
     pub requests: u64,
+    /// Requests answered 413 (too large).
+    pub too_large: u64,
 }
 
 /// An in-memory OpenSearch `_bulk` endpoint that answers with OpenSearch's response shapes.
@@ -202,6 +204,7 @@ impl BulkSink for SimCluster {
         let latency = self.rng.borrow_mut().below(u64::from(self.faults.max_latency) + 1) as u32;
         Yield(latency).await;
         if body.len() > self.faults.max_body {
+            self.index.borrow_mut().too_large += 1;
             return Ok(SinkResponse {
                 status: 413,
                 retry_after: None,
