@@ -244,6 +244,16 @@ pub fn pipelines_answer(body: &[u8]) -> Value {
     )
 }
 
+/// The upstream path and query of a bulk request to `index` (or none): the client's query is never forwarded, and
+/// the proxy asks the cluster for the short answer the engine reads ([`sluice_engine::bulk::RESPONSE_FILTER`]).
+pub fn upstream_bulk_path(index: Option<&str>) -> String {
+    let query = sluice_engine::bulk::RESPONSE_FILTER_QUERY;
+    match index {
+        Some(index) => format!("/{index}/_bulk?{query}"),
+        None => format!("/_bulk?{query}"),
+    }
+}
+
 /// Paths of the API (never the site's files, so never open without a token).
 pub fn is_api_path(path: &str) -> bool {
     path == "/_bulk"

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -760,17 +760,127 @@ fn valid_index_name(name: &str) -> Result<(), String> {
     }
 }
 
-async fn bulk_all(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    bulk(shared, None, headers, body).await
+async fn bulk_all(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    bulk(shared, None, &query, headers, body).await
 }
 
 async fn bulk_index(
     State(shared): State<Arc<Shared>>,
     Path(index): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    bulk(shared, Some(index), headers, body).await
+    bulk(shared, Some(index), &query, headers, body).await
+}
+
+/// The part of OpenSearch's `filter_path` this server applies to `_bulk` answers: whole top-level fields (`took`,
+/// `errors`, `items`) and whole fields of every item (`items.*.status`, `items.*.error`, `items.*._id`...). Any other
+/// form is refused with a 400 that says so, rather than answered in a shape OpenSearch would not send.
+#[derive(Debug, Clone, PartialEq)]
+struct BulkFilter {
+    took: bool,
+    errors: bool,
+    /// `None`: items whole; `Some(fields)`: only these fields of each item (none: no items).
+    item_fields: Option<Vec<String>>,
+}
+
+impl BulkFilter {
+    const ALL: BulkFilter = BulkFilter {
+        took: true,
+        errors: true,
+        item_fields: None,
+    };
+
+    fn parse(filter_path: Option<&String>) -> Result<BulkFilter, String> {
+        let Some(filter_path) = filter_path else {
+            return Ok(BulkFilter::ALL);
+        };
+        let mut filter = BulkFilter {
+            took: false,
+            errors: false,
+            item_fields: Some(Vec::new()),
+        };
+        for part in filter_path.split(',').map(str::trim) {
+            let segments: Vec<&str> = part.split('.').collect();
+            match segments.as_slice() {
+                ["took"] => filter.took = true,
+                ["errors"] => filter.errors = true,
+                ["items"] | ["items", "*"] | ["items", "*", "*"] => filter.item_fields = None,
+                ["items", "*", field] if !field.contains('*') && !field.starts_with('-') => {
+                    if let Some(fields) = &mut filter.item_fields {
+                        fields.push(field.to_string());
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "this test server's filter_path takes took, errors, items and items.*.<field>, not [{part}]"
+                    ))
+                }
+            }
+        }
+        Ok(filter)
+    }
+
+    fn keeps(&self, field: &str) -> bool {
+        self.item_fields
+            .as_ref()
+            .is_none_or(|fields| fields.iter().any(|f| f == field))
+    }
+
+    fn keeps_items(&self) -> bool {
+        self.item_fields.as_ref().is_none_or(|fields| !fields.is_empty())
+    }
+
+    /// An item rendered whole (an error item, the cold path), cut to the kept fields.
+    fn cut(&self, item: String) -> String {
+        if self.item_fields.is_none() {
+            return item;
+        }
+        let Ok(Value::Object(mut envelope)) = serde_json::from_str::<Value>(&item) else {
+            return item;
+        };
+        for result in envelope.values_mut() {
+            if let Value::Object(fields) = result {
+                fields.retain(|field, _| self.keeps(field));
+            }
+        }
+        Value::Object(envelope).to_string()
+    }
+
+    /// The answer's body around its rendered items.
+    fn render(&self, took_ms: u128, errors: bool, items: &[String]) -> String {
+        let mut parts = Vec::new();
+        if self.took {
+            parts.push(format!("\"took\":{took_ms}"));
+        }
+        if self.errors {
+            parts.push(format!("\"errors\":{errors}"));
+        }
+        let mut body = String::with_capacity(items.iter().map(|item| item.len() + 1).sum::<usize>() + 64);
+        body.push('{');
+        body.push_str(&parts.join(","));
+        if self.keeps_items() {
+            if !parts.is_empty() {
+                body.push(',');
+            }
+            body.push_str("\"items\":[");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    body.push(',');
+                }
+                body.push_str(item);
+            }
+            body.push(']');
+        }
+        body.push('}');
+        body
+    }
 }
 
 /// One parsed bulk operation.
@@ -783,7 +893,17 @@ struct Operation {
     document: Option<Map<String, Value>>,
 }
 
-async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn bulk(
+    shared: Arc<Shared>,
+    path_index: Option<String>,
+    query: &HashMap<String, String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let filter = match BulkFilter::parse(query.get("filter_path")) {
+        Ok(filter) => filter,
+        Err(reason) => return error(StatusCode::BAD_REQUEST, "illegal_argument_exception", &reason),
+    };
     shared.note_bulk_activity();
     bump(&shared.counters.bulk_requests, 1);
     bump(&shared.counters.bulk_bytes, body.len() as u64);
@@ -884,8 +1004,8 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
     if rejected {
         // Item-level rejections: the request was parsed, and every item is turned away.
         bump(&shared.counters.rejected, operations.len() as u64);
-        let items: Vec<String> = operations.iter().map(rejected_item).collect();
-        let body = format!("{{\"took\":0,\"errors\":true,\"items\":[{}]}}", items.join(","));
+        let items: Vec<String> = operations.iter().map(|op| filter.cut(rejected_item(op))).collect();
+        let body = filter.render(0, true, &items);
         return (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
@@ -909,10 +1029,22 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
                     bump(&shared.counters.rejected, 1);
                     (rejected_item(&op), false)
                 } else {
-                    apply(&mut cluster, &shared.counters, op, shared.discard_sources, shared.fast)
+                    apply(
+                        &mut cluster,
+                        &shared.counters,
+                        op,
+                        &filter,
+                        shared.discard_sources,
+                        shared.fast,
+                    )
                 };
                 errors |= !ok;
-                item
+                // Success items are rendered cut already (the hot path); error items are cut here.
+                if ok {
+                    item
+                } else {
+                    filter.cut(item)
+                }
             })
             .collect();
         let drop_rate = cluster.faults.drop_after_apply_rate;
@@ -929,18 +1061,7 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
     }
     shared.note_bulk_activity();
     // Rendered as text: building a Value tree per item made the server its own bottleneck.
-    let mut body = String::with_capacity(items.iter().map(String::len).sum::<usize>() + 64);
-    body.push_str(&format!(
-        "{{\"took\":{},\"errors\":{errors},\"items\":[",
-        started.elapsed().as_millis()
-    ));
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            body.push(',');
-        }
-        body.push_str(item);
-    }
-    body.push_str("]}");
+    let body = filter.render(started.elapsed().as_millis(), errors, &items);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json; charset=UTF-8")],
@@ -1061,14 +1182,40 @@ fn item_error(op: &Operation, id: &str, status: u16, kind: &str, reason: &str, c
     json!({ op.action: {"_index": op.index, "_id": id, "status": status, "error": error} }).to_string()
 }
 
-/// A success item, rendered directly (the hot path).
-fn item_success(op: &Operation, id: &str, version: u64, result: &str, seq_no: u64, status: u16) -> String {
-    format!(
-        "{{\"{}\":{{\"_index\":{},\"_id\":{},\"_version\":{version},\"result\":\"{result}\",\"_shards\":{{\"total\":2,\"successful\":1,\"failed\":0}},\"_seq_no\":{seq_no},\"_primary_term\":1,\"status\":{status}}}}}",
-        op.action,
-        Value::from(op.index.as_str()),
-        Value::from(id)
-    )
+/// A success item with the fields `filter` keeps, rendered directly (the hot path).
+fn item_success(
+    op: &Operation,
+    filter: &BulkFilter,
+    id: &str,
+    version: u64,
+    result: &str,
+    seq_no: u64,
+    status: u16,
+) -> String {
+    if filter.item_fields.is_none() {
+        return format!(
+            "{{\"{}\":{{\"_index\":{},\"_id\":{},\"_version\":{version},\"result\":\"{result}\",\"_shards\":{{\"total\":2,\"successful\":1,\"failed\":0}},\"_seq_no\":{seq_no},\"_primary_term\":1,\"status\":{status}}}}}",
+            op.action,
+            Value::from(op.index.as_str()),
+            Value::from(id)
+        );
+    }
+    let fields = [
+        ("_index", Value::from(op.index.as_str()).to_string()),
+        ("_id", Value::from(id).to_string()),
+        ("_version", version.to_string()),
+        ("result", format!("\"{result}\"")),
+        ("_shards", "{\"total\":2,\"successful\":1,\"failed\":0}".to_string()),
+        ("_seq_no", seq_no.to_string()),
+        ("_primary_term", "1".to_string()),
+        ("status", status.to_string()),
+    ];
+    let kept: Vec<String> = fields
+        .iter()
+        .filter(|(name, _)| filter.keeps(name))
+        .map(|(name, value)| format!("\"{name}\":{value}"))
+        .collect();
+    format!("{{\"{}\":{{{}}}}}", op.action, kept.join(","))
 }
 
 fn rejected_item(op: &Operation) -> String {
@@ -1087,6 +1234,7 @@ fn apply(
     cluster: &mut Cluster,
     counters: &Counters,
     mut op: Operation,
+    filter: &BulkFilter,
     discard_sources: bool,
     fast: bool,
 ) -> (String, bool) {
@@ -1113,7 +1261,7 @@ fn apply(
         if let Some(doc) = index.docs.get_mut(&id) {
             doc.seq_no = seq_no;
         }
-        item_success(&op, &id, version, result, seq_no, status)
+        item_success(&op, filter, &id, version, result, seq_no, status)
     };
     match op.action {
         "delete" => match index.docs.remove(&id) {
@@ -1121,7 +1269,7 @@ fn apply(
             None => {
                 let seq_no = index.next_seq_no;
                 index.next_seq_no += 1;
-                (item_success(&op, &id, 1, "not_found", seq_no, 404), false)
+                (item_success(&op, filter, &id, 1, "not_found", seq_no, 404), false)
             }
         },
         "index" | "create" if fast => {

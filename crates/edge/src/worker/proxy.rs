@@ -199,10 +199,7 @@ async fn bulk(config: &EdgeConfig, upstream: &Upstream, index: Option<String>, r
     if let Err(refusal) = guard.finish() {
         return refusal_response(&refusal);
     }
-    let path = match &index {
-        Some(index) => format!("/{index}/_bulk"),
-        None => "/_bulk".to_string(),
-    };
+    let path = sluice_proxy::route::upstream_bulk_path(index.as_deref());
     forward(
         upstream
             .send("POST", &path, Some((&collected, "application/x-ndjson")))

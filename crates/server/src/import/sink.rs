@@ -35,7 +35,8 @@ impl Auth {
     }
 }
 
-/// POSTs NDJSON bodies to `{base}/_bulk`.
+/// POSTs NDJSON bodies to `{base}/_bulk`, asking for the short answer the engine reads (a Sluice proxy drops the
+/// query and asks for the same itself).
 pub struct HttpSink {
     client: reqwest::Client,
     url: String,
@@ -47,7 +48,11 @@ impl HttpSink {
     pub fn new(client: reqwest::Client, base: &str, auth: Auth) -> Self {
         HttpSink {
             client,
-            url: format!("{}/_bulk", base.trim_end_matches('/')),
+            url: format!(
+                "{}/_bulk?{}",
+                base.trim_end_matches('/'),
+                sluice_engine::bulk::RESPONSE_FILTER_QUERY
+            ),
             auth,
         }
     }

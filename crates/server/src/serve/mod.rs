@@ -444,10 +444,7 @@ async fn bulk(shared: Arc<Shared>, path_index: Option<String>, headers: HeaderMa
     if let Err(refusal) = guard.finish() {
         return refusal_response(refusal);
     }
-    let path = match &path_index {
-        Some(index) => format!("/{index}/_bulk"),
-        None => "/_bulk".to_string(),
-    };
+    let path = sluice_proxy::route::upstream_bulk_path(path_index.as_deref());
     let body = Some((Bytes::from(collected), "application/x-ndjson"));
     forward(upstream_request(&shared, Method::POST, &path, &headers, body)).await
 }
