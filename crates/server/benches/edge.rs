@@ -19,16 +19,9 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use serde_json::{json, Value};
 use sluice_testkit::data::event_record;
+use sluice_testkit::free_port;
 use sluice_testkit::objects::ObjectServer;
 use sluice_testkit::opensearch::{OpenSearchServer, Options};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn now_secs() -> u64 {
     std::time::SystemTime::now()
