@@ -88,6 +88,16 @@ impl<K: BulkSink> World<K> {
         self.run_in_steps(source, data_len, &[(commands, polls)])
     }
 
+    /// Runs (or resumes) the job to its end with no commands, and checks that it completed.
+    fn complete<S: ByteSource>(&self, source: S, data_len: usize) -> Outcome {
+        let outcome = self
+            .run(source, data_len, &[], 10_000_000)
+            .expect("the job ends")
+            .expect("the job completes");
+        assert_eq!(outcome.status, JobStatus::Completed);
+        outcome
+    }
+
     /// Runs (or resumes) the job in steps: each sends its commands, then polls the job at most its number of times.
     fn run_in_steps<S: ByteSource>(
         &self,
@@ -215,11 +225,7 @@ fn pause_lets_requests_finish_and_saves_a_paused_checkpoint() {
     assert_eq!(saved.status, JobStatus::Paused);
     // Everything that was sent was committed: the paused checkpoint is exactly what the index holds.
     assert_eq!(saved.counters.indexed as usize, world.sink.index.borrow().docs.len());
-    let outcome = world
-        .run(MemSource::new(data.clone(), 2, 500, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 2, 500, 0.0), data.len());
     assert_eq!(world.sink.index.borrow().docs.len(), 200);
 }
 
@@ -332,11 +338,7 @@ fn after_a_413_later_batches_are_built_small_enough_instead_of_each_being_refuse
     let mut world = World::new(SimCluster::new(11, faults));
     world.tuning.batch_docs = 1000;
     world.tuning.batch_bytes = 64_000;
-    let outcome = world
-        .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 1, 4096, 0.0), data.len());
     let index = world.sink.index.borrow();
     assert_eq!(index.docs.len(), 20_000);
     // Refused and split each, the batches take over 200 refusals (251 with this seed); learning the limit leaves
@@ -371,11 +373,7 @@ fn item_rejections_are_retried_until_indexed() {
     let faults = Faults { item_429: 0.3, ..CALM };
     let mut world = World::new(SimCluster::new(5, faults));
     world.tuning.retry.max_attempts = 15;
-    let outcome = world
-        .run(MemSource::new(data.clone(), 1, 700, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    let outcome = world.complete(MemSource::new(data.clone(), 1, 700, 0.0), data.len());
     assert_eq!(world.sink.index.borrow().docs.len(), 300);
     assert!(outcome.checkpoint.counters.retried > 0);
     // Documents and requests are counted apart: a request retried for some of its items is one request.
@@ -441,11 +439,7 @@ fn an_expired_url_stops_the_job_resumably() {
     let committed = failure.checkpoint.committed_offset;
     assert!(committed > 0, "records read before the expiry were committed");
     // With a fresh URL (a new source) the job continues where it stopped.
-    let outcome = world
-        .run(MemSource::new(data.clone(), 2, 200, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 2, 200, 0.0), data.len());
     assert_eq!(world.sink.index.borrow().docs.len(), 100);
 }
 
@@ -453,11 +447,7 @@ fn an_expired_url_stops_the_job_resumably() {
 fn transient_source_errors_reconnect_from_the_last_byte() {
     let data = lines(400);
     let world = World::new(SimCluster::new(9, CALM));
-    let outcome = world
-        .run(MemSource::new(data.clone(), 3, 300, 0.2), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 3, 300, 0.2), data.len());
     assert_eq!(world.sink.index.borrow().docs.len(), 400);
 }
 
@@ -543,11 +533,7 @@ fn the_wrong_file_guard_stops_a_csv_whose_rows_all_miss_the_header_and_says_why(
         .collect();
     let data = Bytes::from(csv);
     let world = World::new(SimCluster::new(6, CALM));
-    let outcome = world
-        .run(MemSource::new(data.clone(), 1, 4096, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 1, 4096, 0.0), data.len());
     let index = world.sink.index.borrow();
     assert_eq!(index.docs.len(), 3000);
     assert!(
@@ -579,11 +565,7 @@ fn the_wrong_file_guard_covers_a_small_source_whole_and_lets_a_mostly_good_one_t
     text.push_str("{\"ok\":1}\n");
     let data = Bytes::from(text);
     let world = World::new(SimCluster::new(6, CALM));
-    let outcome = world
-        .run(MemSource::new(data.clone(), 1, 50, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 1, 50, 0.0), data.len());
     assert_eq!(world.dead_letters.letters.borrow().len(), 25);
     assert_eq!(world.sink.index.borrow().docs.len(), 1);
 }
@@ -600,11 +582,7 @@ fn transforms_change_what_is_sent_and_are_part_of_the_checkpoint() {
         },
         Transform::SetSourceName { field: "source".into() },
     ];
-    let outcome = world
-        .run(MemSource::new(data.clone(), 1, 100, 0.0), data.len(), &[], 10_000_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!(outcome.status, JobStatus::Completed);
+    world.complete(MemSource::new(data.clone(), 1, 100, 0.0), data.len());
     let index = world.sink.index.borrow();
     let doc: serde_json::Value = serde_json::from_slice(&index.docs.values().next().unwrap().0).unwrap();
     assert!(doc.get("text").is_none() && doc["body"].is_string(), "{doc}");
