@@ -1200,22 +1200,26 @@ fn item_success(
             Value::from(id)
         );
     }
-    let fields = [
-        ("_index", Value::from(op.index.as_str()).to_string()),
-        ("_id", Value::from(id).to_string()),
-        ("_version", version.to_string()),
-        ("result", format!("\"{result}\"")),
-        ("_shards", "{\"total\":2,\"successful\":1,\"failed\":0}".to_string()),
-        ("_seq_no", seq_no.to_string()),
-        ("_primary_term", "1".to_string()),
-        ("status", status.to_string()),
-    ];
-    let kept: Vec<String> = fields
-        .iter()
-        .filter(|(name, _)| filter.keeps(name))
-        .map(|(name, value)| format!("\"{name}\":{value}"))
-        .collect();
-    format!("{{\"{}\":{{{}}}}}", op.action, kept.join(","))
+    // Each field is written only when kept: with Sluice's filter, the status alone (the sink's hot path).
+    let mut item = format!("{{\"{}\":{{", op.action);
+    let mut field = |name: &str, value: &dyn Fn() -> String| {
+        if filter.keeps(name) {
+            if !item.ends_with('{') {
+                item.push(',');
+            }
+            item.push_str(&format!("\"{name}\":{}", value()));
+        }
+    };
+    field("_index", &|| Value::from(op.index.as_str()).to_string());
+    field("_id", &|| Value::from(id).to_string());
+    field("_version", &|| version.to_string());
+    field("result", &|| format!("\"{result}\""));
+    field("_shards", &|| "{\"total\":2,\"successful\":1,\"failed\":0}".to_string());
+    field("_seq_no", &|| seq_no.to_string());
+    field("_primary_term", &|| "1".to_string());
+    field("status", &|| status.to_string());
+    item.push_str("}}");
+    item
 }
 
 fn rejected_item(op: &Operation) -> String {
