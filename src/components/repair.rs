@@ -7,12 +7,9 @@
 //! way: after a reload the page runs it again over the dead letters still stored, and the records' deterministic
 //! ids make anything sent twice an overwrite.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
-use serde::{Deserialize, Serialize};
-use sluice_engine::csv_rows::ColumnType;
 use sluice_engine::job::StoreError;
+pub use sluice_engine::repair::RepairChoice;
 use sluice_engine::repair::{group_reasons, retry_dead_letters, RetryLedger};
 use sluice_engine::transform::{Transform, TransformContext};
 use sluice_engine::{Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore, Tuning};
@@ -23,17 +20,6 @@ use crate::runner::{JobState, JobView, RepairState, Runner};
 
 fn marker(job_id: &str) -> String {
     format!("sluice.retry.{job_id}")
-}
-
-/// What the analyst changes for a retry: transforms added to the job's own and, for CSV sources, column types that
-/// win over the job's (a column inferred as numbers whose later rows hold text: its refused rows are made into
-/// documents again with the new type).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct RepairChoice {
-    #[serde(default)]
-    pub transforms: Vec<Transform>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub column_types: BTreeMap<String, ColumnType>,
 }
 
 /// A part's dead letters in IndexedDB, seen from a retry.
@@ -89,15 +75,7 @@ async fn retry_parts(job: &JobView, runner: &Runner, choice: &RepairChoice) -> R
         let Some(mut checkpoint): Option<Checkpoint> = idb.load(&part.id).await.map_err(|e| e.to_string())? else {
             continue;
         };
-        let mut settings = checkpoint.settings.clone();
-        settings.transforms.extend(choice.transforms.iter().cloned());
-        if checkpoint.csv.is_some() {
-            settings
-                .csv
-                .column_types
-                .extend(choice.column_types.iter().map(|(name, kind)| (name.clone(), *kind)));
-        }
-        settings.validate()?;
+        let settings = choice.settings_for(&checkpoint)?;
         let context = TransformContext {
             source_name: checkpoint.source.display_name(),
             import_started_ms: checkpoint.created_at_ms,
@@ -192,18 +170,21 @@ pub fn interrupted_retry(job_id: &str) -> Option<RepairChoice> {
 }
 
 /// The repair form's fields as a choice: "old=new, a=b" → renames; "x, y" → drops; "qty=keyword" → column types,
-/// each a column of `columns` (the CSV job's header). Empty parts are ignored.
+/// each a column of `columns` (the CSV job's header; `None` where the retry itself checks them: at the edge). Empty
+/// parts are ignored.
 pub fn parse_repair_choice(
     renames: &str,
     drops: &str,
     types: &str,
-    columns: &[String],
+    columns: Option<&[String]>,
 ) -> Result<RepairChoice, String> {
     let csv = sluice_engine::settings::CsvOptions {
         column_types: sluice_engine::settings::CsvOptions::parse_column_types(types)?,
         ..Default::default()
     };
-    sluice_engine::csv_source::check_chosen_columns(&csv, columns)?;
+    if let Some(columns) = columns {
+        sluice_engine::csv_source::check_chosen_columns(&csv, columns)?;
+    }
     Ok(RepairChoice {
         transforms: parse_repair_transforms(renames, drops)?,
         column_types: csv.column_types,
@@ -290,7 +271,7 @@ pub fn RepairPanel(job: JobView, runner: Runner, dashboards: RwSignal<Option<Str
             &renames.get_untracked(),
             &drops.get_untracked(),
             &types.get_untracked(),
-            &csv_columns.get_untracked().unwrap_or_default(),
+            Some(&csv_columns.get_untracked().unwrap_or_default()),
         ) {
             Ok(choice) => {
                 problem.set(None);

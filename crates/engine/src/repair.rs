@@ -19,15 +19,60 @@
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
+
 use crate::batch::{Batch, BatchBuilder, BatchLimits};
 use crate::bulk::{classify, ItemOutcome, Verdict};
-use crate::csv_rows::RowConverter;
+use crate::checkpoint::Checkpoint;
+use crate::csv_rows::{ColumnType, RowConverter};
 use crate::csv_source::{CsvLayout, DocumentSink};
 use crate::dead_letter::DeadLetter;
 use crate::job::{BulkSink, Clock, StoreError};
 use crate::settings::{ImportSettings, Tuning};
 use crate::split::{RecordSink, Span};
-use crate::transform::TransformContext;
+use crate::transform::{Transform, TransformContext};
+
+/// What the analyst changes for a retry, over the settings the import ran with: transforms added after the job's
+/// own and, for CSV/TSV sources, column types that win over the job's (a column inferred as numbers whose later rows
+/// hold text: its refused rows are made into documents again with the new type). The page, the edge's
+/// `POST /jobs/{id}/retry` and their stored markers all use this shape.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepairChoice {
+    /// Transforms applied after the job's own.
+    #[serde(default)]
+    pub transforms: Vec<Transform>,
+    /// Column types by column name (CSV/TSV sources only).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub column_types: BTreeMap<String, ColumnType>,
+}
+
+impl RepairChoice {
+    /// The settings a retry of `checkpoint`'s dead letters runs with, or why this choice does not fit its source.
+    pub fn settings_for(&self, checkpoint: &Checkpoint) -> Result<ImportSettings, String> {
+        let mut settings = checkpoint.settings.clone();
+        settings.transforms.extend(self.transforms.iter().cloned());
+        match &checkpoint.csv {
+            Some(layout) => {
+                settings
+                    .csv
+                    .column_types
+                    .extend(self.column_types.iter().map(|(name, kind)| (name.clone(), *kind)));
+                crate::csv_source::check_chosen_columns(&settings.csv, &layout.columns.names)?;
+            }
+            None if !self.column_types.is_empty() => {
+                return Err(
+                    "column types apply to CSV and TSV sources; this import read JSON, so change its \
+                            records with transforms instead"
+                        .into(),
+                )
+            }
+            None => {}
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+}
 
 /// Where a part's dead letters live, seen from a retry.
 pub trait RetryLedger {
@@ -312,6 +357,46 @@ pub fn group_reasons<'a>(reasons: impl IntoIterator<Item = &'a str>) -> Vec<(Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repair_choice_adds_to_the_jobs_settings_and_fits_its_source() {
+        let mut settings = ImportSettings::new("logs");
+        settings.transforms = vec![Transform::Drop { field: "tmp".into() }];
+        let mut checkpoint = Checkpoint::start("job", Default::default(), settings, 0);
+        let rename = Transform::Rename {
+            from: "status".into(),
+            to: "status_text".into(),
+        };
+        let choice: RepairChoice =
+            serde_json::from_str(r#"{"transforms": [{"op": "rename", "from": "status", "to": "status_text"}]}"#)
+                .unwrap();
+        let chosen = choice.settings_for(&checkpoint).unwrap();
+        assert_eq!(chosen.transforms, [Transform::Drop { field: "tmp".into() }, rename]);
+        assert_eq!(chosen.index, "logs");
+        let typed = RepairChoice {
+            column_types: [("qty".to_string(), ColumnType::Keyword)].into(),
+            ..RepairChoice::default()
+        };
+        assert!(typed.settings_for(&checkpoint).unwrap_err().contains("CSV and TSV"));
+        checkpoint.csv = Some(CsvLayout {
+            delimiter: ',',
+            columns: crate::csv_rows::Columns {
+                names: vec!["id".into(), "qty".into()],
+                types: vec![ColumnType::Keyword, ColumnType::Long],
+            },
+        });
+        let chosen = typed.settings_for(&checkpoint).unwrap();
+        assert_eq!(chosen.csv.column_types["qty"], ColumnType::Keyword);
+        let unknown = RepairChoice {
+            column_types: [("qtty".to_string(), ColumnType::Keyword)].into(),
+            ..RepairChoice::default()
+        };
+        assert!(unknown.settings_for(&checkpoint).unwrap_err().contains("qtty"));
+        assert!(
+            serde_json::from_str::<RepairChoice>(r#"{"transform": []}"#).is_err(),
+            "a misspelt field is refused"
+        );
+    }
 
     #[test]
     fn reasons_group_by_cause_not_by_record() {
