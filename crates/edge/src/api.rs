@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sluice_engine::format::FormatChoice;
 use sluice_engine::manifest::JobManifest;
 use sluice_engine::progress::Progress;
+use sluice_engine::repair::RepairChoice;
 use sluice_engine::settings::{Action, CsvOptions, IdStrategy, Validation};
 use sluice_engine::source_url::{redact, SourceUrl};
 use sluice_engine::transform::Transform;
@@ -177,6 +178,137 @@ pub struct Control {
     /// When the last slice ended.
     #[serde(default)]
     pub updated_at_ms: u64,
+    /// The last retry of the job's failed records, while it runs and after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryRun>,
+}
+
+/// Where a retry of failed records stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryStatus {
+    /// Alarms send the failed records again, a page at a time.
+    Running,
+    /// Every failed record stored when it started was sent again.
+    Completed,
+    /// Stopped before the end (cancelled, or the cluster or the storage failed); what it settled stays settled.
+    Stopped,
+}
+
+/// A retry of a job's failed records (`POST /jobs/{id}/retry`), kept in the [`Control`] record. Alarms run it a page
+/// of failed records at a time, part by part; each page's batches are settled in storage as they are answered
+/// (indexed records leave the failed list, the others get their new reason), so an evicted isolate loses nothing:
+/// the next alarm starts the page again, and a record sent twice overwrites itself (the same `_id`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryRun {
+    /// What the analyst changed over the job's settings.
+    #[serde(default)]
+    pub choice: RepairChoice,
+    /// Running, completed or stopped.
+    pub status: RetryStatus,
+    /// The part being retried; the parts before it are done.
+    pub part: usize,
+    /// The offset of the last failed record of `part` already sent: the next page starts after it.
+    #[serde(default)]
+    pub after: Option<u64>,
+    /// Failed records when the retry started.
+    pub total: u64,
+    /// Failed records sent again so far.
+    #[serde(default)]
+    pub sent: u64,
+    /// Failed records still stored once it ended.
+    #[serde(default)]
+    pub still_failing: Option<u64>,
+    /// Why it stopped.
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl RetryRun {
+    /// A retry of the job whose view, checkpoints and control are given, or why it cannot start now: the status,
+    /// a code and a message in words.
+    pub fn start(
+        view: &JobView,
+        control: &Control,
+        checkpoints: &[Option<Checkpoint>],
+        choice: RepairChoice,
+    ) -> Result<RetryRun, (u16, &'static str, String)> {
+        if view.status == "running" {
+            return Err((
+                409,
+                "job_running",
+                "the import is still running: retry its failed records once it has completed, or pause it first".into(),
+            ));
+        }
+        if control.retry.as_ref().is_some_and(|r| r.status == RetryStatus::Running) {
+            return Err((
+                409,
+                "retry_running",
+                "a retry of this job's failed records is already running".into(),
+            ));
+        }
+        if view.failed == 0 {
+            return Err((409, "nothing_to_retry", "this job has no failed records".into()));
+        }
+        for (checkpoint, part) in checkpoints.iter().zip(&view.parts) {
+            if let Some(checkpoint) = checkpoint.as_ref().filter(|c| c.counters.failed > 0) {
+                choice
+                    .settings_for(checkpoint)
+                    .map_err(|why| (400, "bad_request", format!("{}: {why}", part.label)))?;
+            }
+        }
+        Ok(RetryRun {
+            choice,
+            status: RetryStatus::Running,
+            part: 0,
+            after: None,
+            total: view.failed,
+            sent: 0,
+            still_failing: None,
+            message: None,
+        })
+    }
+
+    /// Ends the retry with the failed records still stored and, when it stopped early, why.
+    pub fn end(&mut self, still_failing: u64, stopped: Option<String>) {
+        self.status = if stopped.is_some() {
+            RetryStatus::Stopped
+        } else {
+            RetryStatus::Completed
+        };
+        self.still_failing = Some(still_failing);
+        self.message = stopped;
+    }
+}
+
+/// The retry part of [`JobView`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryView {
+    /// `running`, `completed` or `stopped`.
+    pub status: RetryStatus,
+    /// Failed records sent again so far.
+    pub sent: u64,
+    /// Failed records when it started.
+    pub total: u64,
+    /// Records indexed by the retry, once it ended.
+    pub indexed: Option<u64>,
+    /// Failed records still stored, once it ended (with their new reasons).
+    pub still_failing: Option<u64>,
+    /// Why it stopped.
+    pub message: Option<String>,
+}
+
+impl From<&RetryRun> for RetryView {
+    fn from(run: &RetryRun) -> Self {
+        RetryView {
+            status: run.status,
+            sent: run.sent.min(run.total),
+            total: run.total,
+            indexed: run.still_failing.map(|still| run.total.saturating_sub(still)),
+            still_failing: run.still_failing,
+            message: run.message.clone(),
+        }
+    }
 }
 
 /// One part of [`JobView`].
@@ -235,6 +367,9 @@ pub struct JobView {
     pub slices: u64,
     /// Why the job stopped, when it stopped on its own.
     pub last_error: Option<String>,
+    /// The last retry of its failed records, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryView>,
 }
 
 /// A job's view from its manifest, control record, checkpoints (`None` for a part not started) and the live
@@ -307,6 +442,7 @@ pub fn job_view(
         docs_per_s: (docs_per_s * 10.0).round() / 10.0,
         slices: control.slices,
         last_error: if all_done { None } else { control.halted.clone() },
+        retry: control.retry.as_ref().map(RetryView::from),
         parts,
     }
 }
@@ -455,6 +591,65 @@ mod tests {
         let done = vec![Some(checkpoint(JobStatus::Completed, 100)); 3];
         let view = job_view(&manifest, &halted, &done, &[]);
         assert_eq!((view.status.as_str(), view.bytes_total), ("completed", Some(300)));
+    }
+
+    #[test]
+    fn a_retry_starts_only_on_a_stopped_job_with_failed_records_and_a_choice_that_fits() {
+        let (manifest, _) = new_job(r#"{"urls":["https://h/a","https://h/b"],"index":"logs-a"}"#).unwrap();
+        let mut failing = checkpoint(JobStatus::Completed, 100);
+        failing.counters.failed = 7;
+        let checkpoints = vec![Some(failing), Some(checkpoint(JobStatus::Completed, 100))];
+        let control = Control::default();
+        let view = job_view(&manifest, &control, &checkpoints, &[]);
+        let rename: RepairChoice =
+            serde_json::from_str(r#"{"transforms":[{"op":"rename","from":"a","to":"b"}]}"#).unwrap();
+        let mut run = RetryRun::start(&view, &control, &checkpoints, rename.clone()).unwrap();
+        assert_eq!(
+            (run.status, run.part, run.after, run.total),
+            (RetryStatus::Running, 0, None, 7)
+        );
+        let refused = |view: &JobView, control: &Control, choice: RepairChoice| {
+            RetryRun::start(view, control, &checkpoints, choice).unwrap_err()
+        };
+        let busy = Control {
+            retry: Some(run.clone()),
+            ..Control::default()
+        };
+        assert_eq!(refused(&view, &busy, rename.clone()).1, "retry_running");
+        let typed: RepairChoice = serde_json::from_str(r#"{"column_types":{"qty":"keyword"}}"#).unwrap();
+        let (status, code, message) = refused(&view, &control, typed);
+        assert_eq!((status, code), (400, "bad_request"));
+        assert!(message.contains("CSV and TSV"), "{message}");
+        let mut running = checkpoints.clone();
+        running[1].as_mut().unwrap().status = JobStatus::Paused;
+        let view_running = job_view(&manifest, &control, &running, &[]);
+        assert_eq!(refused(&view_running, &control, rename.clone()).1, "job_running");
+        let clean = vec![Some(checkpoint(JobStatus::Completed, 100)); 2];
+        let view_clean = job_view(&manifest, &control, &clean, &[]);
+        assert_eq!(refused(&view_clean, &control, rename).1, "nothing_to_retry");
+        // The view says what it did once it ends.
+        run.sent = 7;
+        run.end(2, None);
+        let ended = Control {
+            retry: Some(run.clone()),
+            ..Control::default()
+        };
+        let retry = job_view(&manifest, &ended, &checkpoints, &[]).retry.unwrap();
+        assert_eq!(
+            (retry.status, retry.sent, retry.indexed, retry.still_failing),
+            (RetryStatus::Completed, 7, Some(5), Some(2))
+        );
+        run.end(7, Some("cancelled".into()));
+        assert_eq!(RetryView::from(&run).status, RetryStatus::Stopped);
+        let stored: Control = serde_json::from_str(&serde_json::to_string(&ended).unwrap()).unwrap();
+        assert_eq!(stored, ended, "kept in the control record");
+        assert_eq!(
+            serde_json::from_str::<Control>(r#"{"desired":"running"}"#)
+                .unwrap()
+                .retry,
+            None,
+            "control records written before retries existed still read"
+        );
     }
 
     #[test]

@@ -26,6 +26,16 @@ pub fn dead_letter_prefix(part: usize) -> String {
     format!("dl:{part:04}:")
 }
 
+/// The key of piece `piece` of part `part`'s dead letter at `offset`.
+pub fn piece_key(part: usize, offset: u64, piece: usize) -> String {
+    format!("{}{offset:020}:{piece:03}", dead_letter_prefix(part))
+}
+
+/// A listing's `startAfter` that skips every piece of the dead letter at `offset` (`~` sorts after the digits).
+pub fn after_dead_letter(part: usize, offset: u64) -> String {
+    format!("{}{offset:020}:~", dead_letter_prefix(part))
+}
+
 /// A dead letter as stored: its NDJSON line (without the newline) in pieces under keys that sort by offset, then
 /// piece. Storing a replayed record again writes the same keys.
 pub fn dead_letter_pieces(part: usize, letter: &DeadLetter) -> Vec<(String, String)> {
@@ -38,15 +48,36 @@ pub fn dead_letter_pieces(part: usize, letter: &DeadLetter) -> Vec<(String, Stri
             cut -= 1;
         }
         let (piece, tail) = rest.split_at(cut);
-        pieces.push((
-            format!("{}{:020}:{:03}", dead_letter_prefix(part), letter.offset, pieces.len()),
-            piece.to_string(),
-        ));
+        pieces.push((piece_key(part, letter.offset, pieces.len()), piece.to_string()));
         rest = tail;
         if rest.is_empty() {
             return pieces;
         }
     }
+}
+
+/// Most keys one storage write takes.
+pub const KEYS_PER_WRITE: usize = 128;
+
+/// The pieces of `letters` in groups of at most [`KEYS_PER_WRITE`] keys, never splitting a letter between two
+/// groups (unless one letter alone has more pieces): each group is one atomic write, so a letter stored again with a
+/// new reason is never left half old, half new.
+pub fn letter_groups(part: usize, letters: &[DeadLetter]) -> Vec<Vec<(String, String)>> {
+    whole_groups(letters.iter().map(|letter| dead_letter_pieces(part, letter)))
+}
+
+/// Each letter's keys (or entries) packed into writes of at most [`KEYS_PER_WRITE`], a letter never split between
+/// two of them unless it alone has more.
+pub fn whole_groups<T: Clone>(letters: impl IntoIterator<Item = Vec<T>>) -> Vec<Vec<T>> {
+    let mut groups: Vec<Vec<T>> = Vec::new();
+    for pieces in letters {
+        match groups.last_mut() {
+            Some(group) if group.len() + pieces.len() <= KEYS_PER_WRITE => group.extend(pieces),
+            _ if pieces.len() <= KEYS_PER_WRITE => groups.push(pieces),
+            _ => groups.extend(pieces.chunks(KEYS_PER_WRITE).map(<[T]>::to_vec)),
+        }
+    }
+    groups
 }
 
 /// Joins stored pieces (in key order) back into NDJSON lines. `pending` carries a line whose pieces continue in the
@@ -110,5 +141,32 @@ mod tests {
         let expected = [big.to_ndjson_line(), small.to_ndjson_line()].concat();
         assert_eq!(out, expected);
         assert!(stored[0].0.starts_with("dl:0003:00000000000000000007:000"));
+    }
+
+    #[test]
+    fn letters_are_written_in_groups_that_never_split_one() {
+        let letter = |offset: u64, chars: usize| DeadLetter {
+            offset,
+            end: offset + 1,
+            reason: "r".into(),
+            record: Some("x".repeat(chars)),
+        };
+        // 100 one-piece letters, then one of 3 pieces that does not fit beside them, then 40 more.
+        let mut letters: Vec<DeadLetter> = (0..100).map(|n| letter(n, 10)).collect();
+        letters.push(letter(100, PIECE_CHARS * 2 + 5));
+        letters.extend((101..141).map(|n| letter(n, 10)));
+        let groups = letter_groups(0, &letters);
+        assert!(groups.iter().all(|g| g.len() <= KEYS_PER_WRITE));
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 143);
+        let with_big = groups
+            .iter()
+            .filter(|g| g.iter().any(|(k, _)| k.contains(":00000000000000000100:")))
+            .count();
+        assert_eq!(with_big, 1, "the three pieces go in one write");
+        assert_eq!(
+            after_dead_letter(0, 100).as_str().cmp(&piece_key(0, 100, 999)),
+            std::cmp::Ordering::Greater
+        );
+        assert!(after_dead_letter(0, 100) < piece_key(0, 101, 0));
     }
 }

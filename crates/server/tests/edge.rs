@@ -1,7 +1,8 @@
 //! Sluice at the edge: the Worker (crates/edge, built by `./scripts/edge.sh build`) running in workerd from npm,
 //! against the OpenSearch test server and the S3-like object server on loopback. Jobs complete exactly through
 //! SIGKILLs of workerd, resume at their committed offsets, survive an expired URL, and the proxy at the edge refuses
-//! the security table's requests as `sluice serve` does.
+//! the security table's requests as `sluice serve` does; failed records are retried there after a fix, through a
+//! kill.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -558,4 +559,102 @@ fn a_job_deleted_while_it_runs_stops_sending_and_is_gone() {
     assert!(indexed < data.good_ids.len());
     assert_eq!(edge.call("GET", &format!("/jobs/{id}"), None).0, 404);
     assert_eq!(edge.call("GET", &format!("/jobs/{id}/dead-letters"), None).0, 404);
+}
+
+/// `records` sales lines; every third has `status: "n/a"` where the others have a number.
+fn sales(records: usize) -> (Vec<u8>, usize) {
+    let text: String = (0..records)
+        .map(|i| {
+            let status = if i % 3 == 1 { json!("n/a") } else { json!(i % 5) };
+            format!(
+                "{}\n",
+                json!({"id": format!("s{i}"), "status": status, "price": 1.5 + i as f64})
+            )
+        })
+        .collect();
+    (text.into_bytes(), records.div_ceil(3) - usize::from(records % 3 == 1))
+}
+
+#[test]
+fn failed_records_are_retried_at_the_edge_after_a_fix_and_a_kill_mid_retry_loses_none() {
+    let world = World::new("edge-retry");
+    let records = 30_000;
+    let (bytes, bad) = sales(records);
+    assert_eq!(bad, 10_000);
+    world.objects.put("bucket", "sales.jsonl", bytes);
+    world.create_index(
+        "logs-sales",
+        json!({"mappings": {"properties": {"status": {"type": "long"}}}}),
+    );
+    let mut edge = Edge::start(&world, "retry", &[]);
+    let id = edge.create(json!({"urls": [world.url("sales.jsonl")], "index": "logs-sales", "id_field": "id"}));
+    let view = edge.wait_finished(&id);
+    assert_eq!(
+        (view["status"].as_str(), view["failed"].as_u64()),
+        (Some("completed"), Some(bad as u64)),
+        "{view}"
+    );
+    let retry_path = format!("/jobs/{id}/retry");
+    let retry_ended = |v: &Value| v["retry"]["status"].as_str().is_some_and(|s| s != "running");
+
+    // Nothing fixed: every record fails again and stays listed, with the cluster's new answer.
+    let (status, answer) = edge.call("POST", &retry_path, None);
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(answer["retry"]["total"], bad as u64, "{answer}");
+    let view = edge.wait(&id, "the retry to end", retry_ended);
+    assert_eq!(view["retry"]["status"], "completed", "{view}");
+    assert_eq!(
+        (
+            view["retry"]["indexed"].as_u64(),
+            view["retry"]["still_failing"].as_u64()
+        ),
+        (Some(0), Some(bad as u64))
+    );
+    assert_eq!(view["failed"], bad as u64);
+    assert_eq!(edge.dead_letter_offsets(&id, None).len(), bad);
+
+    // A choice that does not fit the source is refused in words, and nothing starts.
+    let (status, answer) = edge.call(
+        "POST",
+        &retry_path,
+        Some(json!({"column_types": {"status": "keyword"}})),
+    );
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer["sluice_error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CSV and TSV"),
+        "{answer}"
+    );
+
+    // The fix: the text statuses go to a field of their own. workerd is killed mid-retry; the next alarm goes on.
+    let fix = json!({"transforms": [{"op": "rename", "from": "status", "to": "status_text"}]});
+    let (status, answer) = edge.call("POST", &retry_path, Some(fix));
+    assert_eq!(status, 202, "{answer}");
+    let (status, answer) = edge.call("POST", &format!("/jobs/{id}/resume"), None);
+    assert_eq!(
+        (status, answer["sluice_error"]["code"].as_str()),
+        (409, Some("retry_running")),
+        "{answer}"
+    );
+    let view = edge.wait(&id, "a part of the retry", |v| {
+        v["retry"]["sent"].as_u64() >= Some(4000) || retry_ended(v)
+    });
+    let (killed_mid_retry, sent_at_kill) = (!retry_ended(&view), view["retry"]["sent"].clone());
+    edge.kill();
+    edge.launch();
+    let view = edge.wait(&id, "the retry to end after the restart", retry_ended);
+    assert_eq!(view["retry"]["status"], "completed", "{view}");
+    assert_eq!(view["retry"]["indexed"], bad as u64, "{view}");
+    assert_eq!(view["retry"]["still_failing"], 0);
+    assert_eq!(
+        (view["indexed"].as_u64(), view["failed"].as_u64()),
+        (Some(records as u64), Some(0)),
+        "{view}"
+    );
+    assert!(edge.dead_letter_offsets(&id, None).is_empty());
+    assert_eq!(world.opensearch.doc_count("logs-sales"), records, "each record once");
+    assert_eq!(world.opensearch.get("logs-sales", "s1").unwrap()["status_text"], "n/a");
+    eprintln!("killed mid-retry: {killed_mid_retry} (sent {sent_at_kill} of {bad} when killed)");
 }

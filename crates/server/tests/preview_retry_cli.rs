@@ -16,20 +16,6 @@ impl World {
         Command::new(BIN).args(args).output().unwrap()
     }
 
-    fn create_index(&self, name: &str, body: Value) {
-        let url = format!("{}/{name}", self.opensearch.url());
-        self.runtime.block_on(async {
-            let response = reqwest::Client::new()
-                .put(url)
-                .header("content-type", "application/json")
-                .body(body.to_string())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200);
-        });
-    }
-
     fn path(&self, name: &str) -> String {
         self.dir.join(name).display().to_string()
     }

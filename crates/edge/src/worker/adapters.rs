@@ -3,12 +3,14 @@
 //! against the slice's budget.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use bytes::Bytes;
 use futures::channel::mpsc::UnboundedSender;
 use sluice_engine::bulk::SinkResponse;
 use sluice_engine::job::{Command, SinkError, SourceError, StoreError};
+use sluice_engine::repair::RetryLedger;
 use sluice_engine::{BulkSink, ByteSource, Checkpoint, CheckpointStore, DeadLetter, DeadLetterStore};
 
 use super::js::{self, Storage};
@@ -138,16 +140,55 @@ pub struct StoredDeadLetters {
 
 impl DeadLetterStore for StoredDeadLetters {
     async fn store(&self, _job_id: &str, letters: &[DeadLetter]) -> Result<(), StoreError> {
-        let entries: Vec<(String, String)> = letters
-            .iter()
-            .flat_map(|letter| layout::dead_letter_pieces(self.part, letter))
-            .collect();
-        // One put takes at most 128 keys; each batch of them is atomic, and storing one again is harmless.
-        for batch in entries.chunks(100) {
-            self.storage
-                .put_many(batch)
-                .await
-                .map_err(|e| StoreError(format!("Durable Object storage refused the dead letters: {e}")))?;
+        // Each group is one atomic write of whole letters; storing one again is harmless.
+        put_letters(&self.storage, self.part, letters).await
+    }
+}
+
+async fn put_letters(storage: &Storage, part: usize, letters: &[DeadLetter]) -> Result<(), StoreError> {
+    for group in layout::letter_groups(part, letters) {
+        storage
+            .put_many(&group)
+            .await
+            .map_err(|e| StoreError(format!("Durable Object storage refused the dead letters: {e}")))?;
+    }
+    Ok(())
+}
+
+/// A part's dead letters seen from a retry: the letters read for it, with how many pieces each was stored in, so
+/// that a letter indexed now has all its pieces removed in one write, and one stored again with a shorter reason
+/// loses the pieces it no longer has.
+pub struct RetriedDeadLetters {
+    /// The storage.
+    pub storage: Storage,
+    /// The part.
+    pub part: usize,
+    /// Pieces stored per letter offset.
+    pub pieces: RefCell<HashMap<u64, usize>>,
+}
+
+impl RetryLedger for RetriedDeadLetters {
+    async fn settle(&self, indexed: &[u64], still_failing: &[DeadLetter]) -> Result<(), StoreError> {
+        let refused = |e: String| StoreError(format!("Durable Object storage refused the failed records: {e}"));
+        // The new versions first (written over the old pieces), then what is gone: an interruption in between
+        // leaves a record listed, never lost.
+        put_letters(&self.storage, self.part, still_failing).await?;
+        let mut gone = Vec::new();
+        for letter in still_failing {
+            let now = layout::dead_letter_pieces(self.part, letter).len();
+            let before = self.pieces.borrow_mut().insert(letter.offset, now).unwrap_or(0);
+            gone.push(
+                (now..before)
+                    .map(|k| layout::piece_key(self.part, letter.offset, k))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        for offset in indexed {
+            let before = self.pieces.borrow_mut().remove(offset).unwrap_or(1);
+            gone.push((0..before).map(|k| layout::piece_key(self.part, *offset, k)).collect());
+        }
+        for keys in layout::whole_groups(gone.into_iter().filter(|keys| !keys.is_empty())) {
+            self.storage.delete_many(&keys).await.map_err(refused)?;
         }
         Ok(())
     }

@@ -15,7 +15,9 @@ use serde_json::json;
 use sluice_engine::job::{run_job, Command, JobIo, JobPlan};
 use sluice_engine::manifest::JobManifest;
 use sluice_engine::progress::Progress;
-use sluice_engine::{Checkpoint, JobStatus};
+use sluice_engine::repair::{retry_dead_letters, RepairChoice};
+use sluice_engine::transform::TransformContext;
+use sluice_engine::{Checkpoint, DeadLetter, JobStatus, Tuning};
 use sluice_web_io::clock::BrowserClock;
 use sluice_web_io::fetch_source::FetchSource;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -23,10 +25,12 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_futures::future_to_promise;
 use web_sys::{Request, Response};
 
-use super::adapters::{MeteredSource, SliceControl, StoredCheckpoint, StoredDeadLetters, UpstreamSink};
+use super::adapters::{
+    MeteredSource, RetriedDeadLetters, SliceControl, StoredCheckpoint, StoredDeadLetters, UpstreamSink,
+};
 use super::js::{self, DurableObjectState, Storage};
 use super::upstream::Upstream;
-use crate::api::{job_view, parts_to_run, Control, Desired, JobView, NewUrls};
+use crate::api::{job_view, parts_to_run, Control, Desired, JobView, NewUrls, RetryRun, RetryStatus};
 use crate::config::EdgeConfig;
 use crate::layout;
 use crate::slice::SliceMeter;
@@ -116,6 +120,7 @@ impl Job {
             ("POST", "pause") => self.command(Desired::Paused).await,
             ("POST", "cancel") => self.command(Desired::Cancelled).await,
             ("POST", "resume") => self.resume().await,
+            ("POST", "retry") => self.start_retry(&request).await,
             ("PUT", "urls") => self.replace_urls(&request).await,
             ("GET", "dead-letters") => self.dead_letters(query_part).await,
             ("DELETE", "delete") => self.delete().await,
@@ -225,6 +230,12 @@ impl Job {
     async fn command(&self, desired: Desired) -> Result<Response, Answer> {
         let mut control = self.control().await?;
         control.desired = desired;
+        if let Some(run) = control.retry.as_mut().filter(|r| r.status == RetryStatus::Running) {
+            // A page being sent finishes its batches; the slice's end settles the counts again after them.
+            self.finish_retry(run, Some(RETRY_STOPPED.into()))
+                .await
+                .map_err(storage_error)?;
+        }
         self.storage
             .put_json(layout::CONTROL, &control)
             .await
@@ -243,6 +254,13 @@ impl Job {
     /// are tried again from their checkpoints).
     async fn resume(&self) -> Result<Response, Answer> {
         let mut control = self.control().await?;
+        if control.retry.as_ref().is_some_and(|r| r.status == RetryStatus::Running) {
+            return Err((
+                409,
+                "retry_running",
+                "a retry of this job's failed records is running: resume the import once it has ended".into(),
+            ));
+        }
         control.desired = Desired::Running;
         control.halted = None;
         self.storage
@@ -401,6 +419,9 @@ impl Job {
         let Some((manifest, control, checkpoints)) = self.load().await? else {
             return Ok(());
         };
+        if let Some(run) = control.retry.clone().filter(|r| r.status == RetryStatus::Running) {
+            return self.retry_slice(&manifest, run).await;
+        }
         if control.desired != Desired::Running || control.halted.is_some() {
             return Ok(());
         }
@@ -454,6 +475,217 @@ impl Job {
         } else {
             self.storage.delete_alarm().await
         }
+    }
+
+    /// `POST /jobs/{id}/retry`: sends the job's failed records again, with the analyst's [`RepairChoice`] (the body;
+    /// empty for the job's own settings) over the job's settings, once its cause is fixed. Alarms run it.
+    async fn start_retry(&self, request: &Request) -> Result<Response, Answer> {
+        let body = js::request_bytes(request, 1024 * 1024)
+            .await
+            .map_err(|m| (400, "bad_request", m))?;
+        let choice: RepairChoice = if body.iter().all(u8::is_ascii_whitespace) {
+            RepairChoice::default()
+        } else {
+            serde_json::from_slice(&body).map_err(|e| (400, "bad_request", format!("the retry's body: {e}")))?
+        };
+        let Some((manifest, mut control, checkpoints)) = self.load().await.map_err(storage_error)? else {
+            return Err((
+                404,
+                "job_not_found",
+                "there is no such job (it may have been deleted)".into(),
+            ));
+        };
+        let view = job_view(&manifest, &control, &checkpoints, &self.live.borrow());
+        if self.running.get() && control.retry.as_ref().is_none_or(|r| r.status != RetryStatus::Running) {
+            return Err((
+                409,
+                "job_running",
+                "the import is still finishing its last requests: retry in a few seconds".into(),
+            ));
+        }
+        control.retry = Some(RetryRun::start(&view, &control, &checkpoints, choice)?);
+        self.storage
+            .put_json(layout::CONTROL, &control)
+            .await
+            .map_err(storage_error)?;
+        self.storage.set_alarm(now_ms()).await.map_err(storage_error)?;
+        Ok(js::json_response(202, &json!(self.view().await?)))
+    }
+
+    /// One alarm of a retry: one page of failed records sent again, then the alarm re-armed while more remain.
+    async fn retry_slice(&self, manifest: &JobManifest, mut run: RetryRun) -> Result<(), String> {
+        // The watchdog, as for an import slice: a page interrupted is started again.
+        self.storage.set_alarm(now_ms() + WATCHDOG_MS).await?;
+        let outcome = match &self.config {
+            Ok(config) => self.retry_page(manifest, &mut run, config).await,
+            Err(message) => Err(format!("the Worker is misconfigured: {message}")),
+        };
+        if self.deleted.replace(false) {
+            self.storage.delete_alarm().await?;
+            return self.storage.delete_all().await;
+        }
+        // Reloaded: a pause or cancel may have stopped the retry while the page was sent.
+        let Some(mut control) = self.storage.get_json::<Control>(layout::CONTROL).await? else {
+            return Ok(());
+        };
+        let stopped_meanwhile = control.retry.as_ref().filter(|r| r.status != RetryStatus::Running);
+        let more = match (outcome, stopped_meanwhile) {
+            (_, Some(stopped)) => {
+                let message = stopped.message.clone();
+                self.finish_retry(&mut run, message).await?;
+                false
+            }
+            (Ok(true), None) => true,
+            (Ok(false), None) => {
+                self.finish_retry(&mut run, None).await?;
+                false
+            }
+            (Err(message), None) => {
+                let message = format!("{message}; the records not yet indexed are still in the failed list");
+                self.finish_retry(&mut run, Some(message)).await?;
+                false
+            }
+        };
+        control.retry = Some(run);
+        self.storage.put_json(layout::CONTROL, &control).await?;
+        if more {
+            self.storage.set_alarm(now_ms()).await
+        } else {
+            self.storage.delete_alarm().await
+        }
+    }
+
+    /// Sends the next page of failed records of the retry's part, moving to the next part when one has none left.
+    /// True while more may remain.
+    async fn retry_page(
+        &self,
+        manifest: &JobManifest,
+        run: &mut RetryRun,
+        config: &EdgeConfig,
+    ) -> Result<bool, String> {
+        while let Some(part) = manifest.parts.get(run.part) {
+            let n = run.part;
+            let checkpoint = self
+                .storage
+                .get_text(&layout::checkpoint_key(n))
+                .await?
+                .and_then(|text| Checkpoint::from_json(text.as_bytes()).ok());
+            let Some(checkpoint) = checkpoint.filter(|c| c.counters.failed > 0) else {
+                run.part += 1;
+                run.after = None;
+                continue;
+            };
+            let letters = self.failed_records_after(n, run.after, RETRY_PAGE).await?;
+            let Some(last) = letters.last().map(|l| l.offset) else {
+                self.settle_part(n).await?;
+                run.part += 1;
+                run.after = None;
+                continue;
+            };
+            let settings = run
+                .choice
+                .settings_for(&checkpoint)
+                .map_err(|why| format!("{}: {why}", part.label))?;
+            let ledger = RetriedDeadLetters {
+                storage: self.storage.clone(),
+                part: n,
+                pieces: RefCell::new(
+                    letters
+                        .iter()
+                        .map(|letter| (letter.offset, layout::dead_letter_pieces(n, letter).len()))
+                        .collect(),
+                ),
+            };
+            let sink = UpstreamSink {
+                upstream: Upstream::new(config),
+                slice: Rc::new(SliceControl::new(SliceMeter::new(config.budget, now_ms()))),
+            };
+            let context = TransformContext {
+                source_name: checkpoint.source.display_name(),
+                import_started_ms: checkpoint.created_at_ms,
+            };
+            let tuning = Tuning {
+                batch_docs: RETRY_BATCH_DOCS,
+                ..manifest.tuning.clone()
+            };
+            let count = letters.len() as u64;
+            retry_dead_letters(
+                letters,
+                &settings,
+                &checkpoint.source.id_namespace(),
+                &context,
+                checkpoint.csv.as_ref(),
+                &tuning,
+                &sink,
+                &BrowserClock,
+                &ledger,
+                &mut |_, _| {},
+            )
+            .await
+            .map_err(|stopped| format!("{}: {stopped}", part.label))?;
+            run.sent += count;
+            run.after = Some(last);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Up to `most` whole failed records of part `n` stored after offset `after`, in offset order.
+    async fn failed_records_after(&self, n: usize, after: Option<u64>, most: usize) -> Result<Vec<DeadLetter>, String> {
+        let prefix = layout::dead_letter_prefix(n);
+        let mut cursor = after.map(|offset| layout::after_dead_letter(n, offset));
+        let (mut pending, mut lines, mut letters) = (None, Vec::new(), Vec::new());
+        loop {
+            let page = self.storage.list(&prefix, cursor.as_deref(), 500).await?;
+            let Some((last, _)) = page.last() else {
+                layout::flush(&mut pending, &mut lines);
+                read_lines(&lines, &mut letters)?;
+                return Ok(letters);
+            };
+            cursor = Some(last.clone());
+            layout::join_pieces(page, &mut pending, &mut lines);
+            read_lines(&lines, &mut letters)?;
+            lines.clear();
+            if letters.len() >= most {
+                // The line still being joined may go on in the next page: the next call reads it whole.
+                return Ok(letters);
+            }
+        }
+    }
+
+    /// Part `n`'s figures after a retry: failed as many as are still stored, the rest indexed.
+    async fn settle_part(&self, n: usize) -> Result<(), String> {
+        let key = layout::checkpoint_key(n);
+        let Some(mut checkpoint) = self
+            .storage
+            .get_text(&key)
+            .await?
+            .and_then(|text| Checkpoint::from_json(text.as_bytes()).ok())
+        else {
+            return Ok(());
+        };
+        let prefix = layout::dead_letter_prefix(n);
+        let (mut remaining, mut cursor) = (0, None::<String>);
+        loop {
+            let page = self.storage.list(&prefix, cursor.as_deref(), 500).await?;
+            let Some((last, _)) = page.last() else { break };
+            cursor = Some(last.clone());
+            remaining += page.iter().filter(|(key, _)| key.ends_with(":000")).count() as u64;
+        }
+        checkpoint.settle_repair(remaining);
+        let text = String::from_utf8_lossy(&checkpoint.to_json()).into_owned();
+        self.storage.put_text(&key, &text).await
+    }
+
+    /// Ends `run`: the figures of the part it was in are settled, and it counts what still fails in every part.
+    async fn finish_retry(&self, run: &mut RetryRun, stopped: Option<String>) -> Result<(), String> {
+        self.settle_part(run.part).await?;
+        let still_failing = match self.load().await? {
+            Some((_, _, checkpoints)) => checkpoints.iter().flatten().map(|c| c.counters.failed).sum(),
+            None => 0,
+        };
+        run.end(still_failing, stopped);
+        Ok(())
     }
 
     /// Runs part `n` until it completes, fails, or the slice ends. The error is the job's `last_error`.
@@ -534,6 +766,23 @@ impl Job {
             .map(drop)
             .map_err(|failure| format!("{}: {}", part.label, failure.message))
     }
+}
+
+/// Failed records read and sent per alarm of a retry.
+const RETRY_PAGE: usize = 2000;
+/// Records per bulk request of a retry: small, so one bad cause costs little to send again.
+const RETRY_BATCH_DOCS: usize = 500;
+/// Why a retry stopped on a pause or cancel.
+const RETRY_STOPPED: &str = "stopped by a pause or cancel; the records not yet retried are still in the failed list";
+
+/// Parses NDJSON lines of stored failed records.
+fn read_lines(lines: &[u8], letters: &mut Vec<DeadLetter>) -> Result<(), String> {
+    for line in lines.split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+        letters.push(
+            serde_json::from_slice(line).map_err(|e| format!("a stored failed record could not be read back: {e}"))?,
+        );
+    }
+    Ok(())
 }
 
 /// An error answer: status, code, message.

@@ -27,6 +27,8 @@ extern "C" {
     fn put_entries_js(this: &Storage, entries: &Object) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = delete)]
     fn delete_js(this: &Storage, key: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = delete)]
+    fn delete_keys_js(this: &Storage, keys: &js_sys::Array) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = deleteAll)]
     fn delete_all_js(this: &Storage) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = list)]
@@ -96,6 +98,12 @@ impl Storage {
     /// Removes `key`.
     pub async fn delete(&self, key: &str) -> Result<(), String> {
         settle(self.delete_js(key)).await.map(drop)
+    }
+
+    /// Removes several keys in one atomic write (at most 128).
+    pub async fn delete_many(&self, keys: &[String]) -> Result<(), String> {
+        let array: js_sys::Array = keys.iter().map(|key| JsValue::from_str(key)).collect();
+        settle(self.delete_keys_js(&array)).await.map(drop)
     }
 
     /// Removes everything the object stores.

@@ -63,7 +63,7 @@ fn valid_job_id(id: &str) -> bool {
 }
 
 /// The jobs API: `POST /jobs`, `GET /jobs`, and per job `GET`/`DELETE /jobs/{id}`,
-/// `POST /jobs/{id}/pause|resume|cancel`, `PUT /jobs/{id}/urls`, `GET /jobs/{id}/dead-letters`.
+/// `POST /jobs/{id}/pause|resume|cancel|retry`, `PUT /jobs/{id}/urls`, `GET /jobs/{id}/dead-letters`.
 async fn jobs(config: &EdgeConfig, env: &JsValue, method: &str, path: &str, request: &Request) -> Response {
     let (Some(jobs), Some(registry)) = (
         js::binding::<Namespace>(env, "JOBS"),
@@ -90,14 +90,8 @@ async fn jobs(config: &EdgeConfig, env: &JsValue, method: &str, path: &str, requ
         ("POST", ["jobs", id, action @ ("pause" | "resume" | "cancel")]) => {
             jobs.named(id).call("POST", action, None).await
         }
-        ("PUT", ["jobs", id, "urls"]) => match js::request_bytes(request, 16 * 1024 * 1024).await {
-            Ok(body) => {
-                jobs.named(id)
-                    .call("PUT", "urls", Some(&String::from_utf8_lossy(&body)))
-                    .await
-            }
-            Err(message) => Ok(js::error_response(413, "body_too_large", &message)),
-        },
+        ("PUT", ["jobs", id, "urls"]) => forward_with_body(&jobs, id, "PUT", "urls", request).await,
+        ("POST", ["jobs", id, "retry"]) => forward_with_body(&jobs, id, "POST", "retry", request).await,
         ("GET", ["jobs", id, "dead-letters"]) => {
             let query = web_sys::Url::new(&request.url())
                 .map(|u| u.search())
@@ -111,6 +105,24 @@ async fn jobs(config: &EdgeConfig, env: &JsValue, method: &str, path: &str, requ
         )),
     };
     result.unwrap_or_else(|message| js::error_response(502, "job_unreachable", &message))
+}
+
+/// Hands a call with a JSON body to job `id`'s object.
+async fn forward_with_body(
+    jobs: &Namespace,
+    id: &str,
+    method: &str,
+    action: &str,
+    request: &Request,
+) -> Result<Response, String> {
+    match js::request_bytes(request, 16 * 1024 * 1024).await {
+        Ok(body) => {
+            jobs.named(id)
+                .call(method, action, Some(&String::from_utf8_lossy(&body)))
+                .await
+        }
+        Err(message) => Ok(js::error_response(413, "body_too_large", &message)),
+    }
 }
 
 async fn create(

@@ -53,6 +53,21 @@ impl World {
         self.objects.presigned_url("127.0.0.1", "bucket", key, now, 3600)
     }
 
+    /// Creates `index` in the test cluster with `body` (settings, mappings).
+    pub fn create_index(&self, name: &str, body: Value) {
+        let url = format!("{}/{name}", self.opensearch.url());
+        self.runtime.block_on(async {
+            let response = reqwest::Client::new()
+                .put(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        });
+    }
+
     /// Starts `sluice import` of `source` into `index` of the test cluster, with its checkpoint and dead letters in
     /// the scratch directory (the same files on every run, so a second run resumes the first).
     pub fn import(&self, index: &str, source: &[&str], extra: &[&str]) -> Child {
