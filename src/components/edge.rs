@@ -85,6 +85,28 @@ pub fn status_line(view: &Value) -> String {
     }
 }
 
+/// The card's line about a retry of the job's failed records, from the view's `retry`.
+pub fn retry_line(view: &Value) -> Option<String> {
+    let retry = &view["retry"];
+    let number = |field: &str| retry[field].as_u64().unwrap_or(0);
+    match retry["status"].as_str()? {
+        "running" => Some(format!(
+            "Retrying failed records at the edge: {} of {} sent…",
+            number("sent"),
+            number("total")
+        )),
+        "completed" => Some(format!(
+            "Retry finished: {} indexed, {} still failing.",
+            number("indexed"),
+            number("still_failing")
+        )),
+        _ => Some(format!(
+            "The retry stopped: {}",
+            retry["message"].as_str().unwrap_or("no reason given")
+        )),
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 pub(crate) use browser::*;
 
@@ -93,8 +115,9 @@ mod browser {
     use leptos::prelude::*;
     use serde_json::Value;
 
-    use super::{status_line, EdgeJob};
+    use super::{retry_line, status_line, EdgeJob};
     use crate::components::job_card::{download_file, human_bytes};
+    use crate::components::repair::parse_repair_choice;
     use crate::components::settings::{store, stored, Storage};
 
     const LIST_KEY: &str = "sluice.edgeJobs";
@@ -209,7 +232,10 @@ mod browser {
                 move || {
                     let tick = ticks.get_untracked().wrapping_add(1);
                     ticks.set(tick);
-                    let running = view_signal.with_untracked(|v| v.as_ref().is_some_and(|v| v["status"] == "running"));
+                    let running = view_signal.with_untracked(|v| {
+                        v.as_ref()
+                            .is_some_and(|v| v["status"] == "running" || v["retry"]["status"] == "running")
+                    });
                     if running || tick.is_multiple_of(5) {
                         refresh();
                     }
@@ -260,6 +286,43 @@ mod browser {
                 });
             }
         };
+        let (renames, drops, types) = (
+            RwSignal::new(String::new()),
+            RwSignal::new(String::new()),
+            RwSignal::new(String::new()),
+        );
+        let retry = {
+            let (edge, id) = (edge.clone(), id.clone());
+            move |_| {
+                let choice = match parse_repair_choice(
+                    &renames.get_untracked(),
+                    &drops.get_untracked(),
+                    &types.get_untracked(),
+                    None,
+                ) {
+                    Ok(choice) => choice,
+                    Err(message) => return problem.set(Some(message)),
+                };
+                let (edge, id) = (edge.clone(), id.clone());
+                leptos::task::spawn_local(async move {
+                    let token = token.get_untracked();
+                    let body = serde_json::to_value(&choice).unwrap_or_default();
+                    let path = format!("/jobs/{id}/retry");
+                    match super::browser::call(&edge, token.as_deref(), "POST", &path, Some(&body)).await {
+                        Ok((202, view)) => {
+                            problem.set(None);
+                            view_signal.set(Some(view));
+                        }
+                        Ok((status, answer)) => problem.set(Some(format!(
+                            "The retry did not start: {}",
+                            error_message(status, &answer)
+                        ))),
+                        Err(message) => problem.set(Some(message)),
+                    }
+                });
+            }
+        };
+        let retrying = move || view_signal.with(|v| v.as_ref().is_some_and(|v| v["retry"]["status"] == "running"));
         let status =
             move || view_signal.with(|v| v.as_ref().and_then(|v| v["status"].as_str()).unwrap_or("").to_string());
         let number = move |field: &str| view_signal.with(|v| v.as_ref().and_then(|v| v[field].as_f64()).unwrap_or(0.0));
@@ -285,6 +348,7 @@ mod browser {
         let (title, label) = (job.title.clone(), job.title.clone());
         let pause = act.clone();
         let resume = act.clone();
+        let stop_retry = act.clone();
         let cancel = act;
         view! {
             <article class="card job edge-job" aria-label=label data-edge-job=id.clone()>
@@ -299,8 +363,30 @@ mod browser {
                 {move || view_signal.get().and_then(|v| v["last_error"].as_str().map(str::to_string)).map(|error| view! {
                     <p role="alert" class="error">{error}</p>
                 })}
+                {move || view_signal.get().as_ref().and_then(retry_line).map(|text| view! {
+                    <p role="status" class="notice repair-status">{text}</p>
+                })}
+                {move || (number("failed") > 0.0 && status() != "running" && !retrying()).then(|| {
+                    let retry = retry.clone();
+                    view! {
+                        <div class="failed-groups edge-repair">
+                            <p class="muted">"Fix the cause first: a mapping change or a pipeline on the cluster, or change the records here. Then only the failed records are sent again, at the edge, with the same ids."</p>
+                            <label>"Rename fields (old=new, comma-separated)"
+                                <input type="text" class="repair-rename" prop:value=move || renames.get() on:input=move |ev| renames.set(event_target_value(&ev)) /></label>
+                            <label>"Drop fields (comma-separated)"
+                                <input type="text" class="repair-drop" prop:value=move || drops.get() on:input=move |ev| drops.set(event_target_value(&ev)) /></label>
+                            <label>"CSV and TSV: change column types (column=type, comma-separated: keyword, long, double, boolean, date)"
+                                <input type="text" class="repair-types" prop:value=move || types.get() on:input=move |ev| types.set(event_target_value(&ev)) /></label>
+                            <button type="button" class="retry-failed" on:click=retry>"Retry failed records"</button>
+                        </div>
+                    }
+                })}
                 {move || problem.get().map(|message| view! { <p role="alert" class="error">{message}</p> })}
                 <div class="actions">
+                    {move || retrying().then(|| {
+                        let stop_retry = stop_retry.clone();
+                        view! { <button type="button" on:click=move |_| stop_retry("pause")>"Stop the retry"</button> }
+                    })}
                     {move || (status() == "running").then(|| {
                         let pause = pause.clone();
                         view! { <button type="button" on:click=move |_| pause("pause")>"Pause"</button> }
@@ -362,6 +448,23 @@ mod tests {
         );
         assert_eq!(parse_edge(r#"{"edge": "javascript:x"}"#), None);
         assert_eq!(parse_edge("{}"), None);
+    }
+
+    #[test]
+    fn the_card_says_where_a_retry_stands() {
+        assert_eq!(retry_line(&json!({"status": "completed"})), None);
+        let running = json!({"retry": {"status": "running", "sent": 2499, "total": 10000}});
+        assert_eq!(
+            retry_line(&running).unwrap(),
+            "Retrying failed records at the edge: 2499 of 10000 sent…"
+        );
+        let done = json!({"retry": {"status": "completed", "indexed": 9, "still_failing": 1}});
+        assert_eq!(
+            retry_line(&done).unwrap(),
+            "Retry finished: 9 indexed, 1 still failing."
+        );
+        let stopped = json!({"retry": {"status": "stopped", "message": "the cluster refused"}});
+        assert!(retry_line(&stopped).unwrap().contains("the cluster refused"));
     }
 
     #[test]

@@ -731,6 +731,34 @@ test('an import handed to the edge keeps going with no tab open; a tab opened la
   await context.close();
 });
 
+test('failed records of an edge job are retried at the edge after a fix, from its card', async () => {
+  await control('PUT', '/objects/sample/edge-conflict.jsonl', statusRecords(300, (i) => i % 30 === 4));
+  await createIndex('sample-edge-conflict', { properties: { status: { type: 'long' } } });
+  const { page, errors, context } = await openPage(undefined, EDGE_SITE);
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/edge-conflict.jsonl`);
+  await page.getByLabel('Index', { exact: true }).fill('sample-edge-conflict');
+  await page.getByLabel('Id field (optional)').fill('id');
+  await page.getByLabel('Run at the edge (keeps going when this tab closes)').check();
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  const card = page.locator('article.edge-job', { hasText: 'edge-conflict.jsonl' }).first();
+  await card.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  await card.getByText('290 indexed · 10 failed', { exact: false }).waitFor();
+  assert.equal(await count('sample-edge-conflict'), 290);
+  // The fix: keep the text under another name; only the ten are sent again, at the edge, with their ids.
+  await card.locator('.repair-rename').fill('status=status_text');
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SHOTS}/edge-repair-form.png` });
+  await card.getByRole('button', { name: 'Retry failed records' }).click();
+  await card.getByText('Retry finished: 10 indexed, 0 still failing.').waitFor({ timeout: 30_000 });
+  await card.getByText('300 indexed · 0 failed', { exact: false }).waitFor();
+  assert.equal(await count('sample-edge-conflict'), 300, 'every record once');
+  assert.equal(await card.locator('.edge-repair').count(), 0, 'no failed record left to retry');
+  await card.scrollIntoViewIfNeeded();
+  await page.screenshot({ path: `${SHOTS}/edge-repair.png` });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 // A CSV export of `rows` rows; one in 1000 has a cell missing (a dead letter). Zips are 5 digits, so inferred long.
 function csvExport(rows) {
   const lines = ['id,name,zip,price,active'];
