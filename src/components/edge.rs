@@ -107,6 +107,19 @@ pub fn retry_line(view: &Value) -> Option<String> {
     }
 }
 
+/// `GET /jobs/{id}/reasons`' groups as (cause, count), biggest first as the edge sent them.
+pub fn reason_groups(answer: &Value) -> Vec<(String, u64)> {
+    answer["reasons"]
+        .as_array()
+        .map(|groups| {
+            groups
+                .iter()
+                .filter_map(|g| Some((g["reason"].as_str()?.to_string(), g["count"].as_u64()?)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(target_arch = "wasm32")]
 pub(crate) use browser::*;
 
@@ -323,6 +336,33 @@ mod browser {
             }
         };
         let retrying = move || view_signal.with(|v| v.as_ref().is_some_and(|v| v["retry"]["status"] == "running"));
+        // The failed records' causes, asked for again whenever the job stops or a retry ends.
+        let reasons: RwSignal<Vec<(String, u64)>> = RwSignal::new(Vec::new());
+        let stopped_with_failures = Memo::new(move |_| {
+            view_signal.with(|v| {
+                v.as_ref().and_then(|v| {
+                    let idle = v["status"] != "running" && v["retry"]["status"] != "running";
+                    let failed = v["failed"].as_u64().unwrap_or(0);
+                    (idle && failed > 0).then(|| (failed, v["retry"]["status"].as_str().unwrap_or("").to_string()))
+                })
+            })
+        });
+        {
+            let (edge, id) = (edge.clone(), id.clone());
+            Effect::new(move |_| {
+                if stopped_with_failures.get().is_none() {
+                    return;
+                }
+                let (edge, id) = (edge.clone(), id.clone());
+                leptos::task::spawn_local(async move {
+                    let token = token.get_untracked();
+                    let path = format!("/jobs/{id}/reasons");
+                    if let Ok((200, answer)) = super::browser::call(&edge, token.as_deref(), "GET", &path, None).await {
+                        reasons.set(super::reason_groups(&answer));
+                    }
+                });
+            });
+        }
         let status =
             move || view_signal.with(|v| v.as_ref().and_then(|v| v["status"].as_str()).unwrap_or("").to_string());
         let number = move |field: &str| view_signal.with(|v| v.as_ref().and_then(|v| v[field].as_f64()).unwrap_or(0.0));
@@ -370,6 +410,10 @@ mod browser {
                     let retry = retry.clone();
                     view! {
                         <div class="failed-groups edge-repair">
+                            <p><strong>{move || format!("{} records failed:", number("failed"))}</strong></p>
+                            <ul class="reasons">
+                                {move || reasons.get().into_iter().map(|(reason, count)| view! { <li>{format!("{reason} ({count})")}</li> }).collect_view()}
+                            </ul>
                             <p class="muted">"Fix the cause first: a mapping change or a pipeline on the cluster, or change the records here. Then only the failed records are sent again, at the edge, with the same ids."</p>
                             <label>"Rename fields (old=new, comma-separated)"
                                 <input type="text" class="repair-rename" prop:value=move || renames.get() on:input=move |ev| renames.set(event_target_value(&ev)) /></label>
@@ -463,6 +507,8 @@ mod tests {
             retry_line(&done).unwrap(),
             "Retry finished: 9 indexed, 1 still failing."
         );
+        let answer = json!({"reasons": [{"reason": "`status` is not a number", "count": 10}, {"reason": 3}]});
+        assert_eq!(reason_groups(&answer), [("`status` is not a number".to_string(), 10)]);
         let stopped = json!({"retry": {"status": "stopped", "message": "the cluster refused"}});
         assert!(retry_line(&stopped).unwrap().contains("the cluster refused"));
     }

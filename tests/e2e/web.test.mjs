@@ -744,6 +744,7 @@ test('failed records of an edge job are retried at the edge after a fix, from it
   await card.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
   await card.getByText('290 indexed · 10 failed', { exact: false }).waitFor();
   assert.equal(await count('sample-edge-conflict'), 290);
+  await card.getByText('`status` is not a number (10)').waitFor();
   // The fix: keep the text under another name; only the ten are sent again, at the edge, with their ids.
   await card.locator('.repair-rename').fill('status=status_text');
   await card.scrollIntoViewIfNeeded();

@@ -594,6 +594,12 @@ fn failed_records_are_retried_at_the_edge_after_a_fix_and_a_kill_mid_retry_loses
         (Some("completed"), Some(bad as u64)),
         "{view}"
     );
+    let (status, reasons) = edge.call("GET", &format!("/jobs/{id}/reasons"), None);
+    assert_eq!(status, 200, "{reasons}");
+    assert_eq!(
+        reasons,
+        json!({"reasons": [{"reason": "`status` is not a number", "count": bad}], "counted": bad, "partial": false})
+    );
     let retry_path = format!("/jobs/{id}/retry");
     let retry_ended = |v: &Value| v["retry"]["status"].as_str().is_some_and(|s| s != "running");
 

@@ -15,7 +15,7 @@ use serde_json::json;
 use sluice_engine::job::{run_job, Command, JobIo, JobPlan};
 use sluice_engine::manifest::JobManifest;
 use sluice_engine::progress::Progress;
-use sluice_engine::repair::{retry_dead_letters, RepairChoice};
+use sluice_engine::repair::{group_reasons, retry_dead_letters, RepairChoice};
 use sluice_engine::transform::TransformContext;
 use sluice_engine::{Checkpoint, DeadLetter, JobStatus, Tuning};
 use sluice_web_io::clock::BrowserClock;
@@ -123,6 +123,7 @@ impl Job {
             ("POST", "retry") => self.start_retry(&request).await,
             ("PUT", "urls") => self.replace_urls(&request).await,
             ("GET", "dead-letters") => self.dead_letters(query_part).await,
+            ("GET", "reasons") => self.reasons().await,
             ("DELETE", "delete") => self.delete().await,
             _ => Err((404, "not_found", "no such call".to_string())),
         };
@@ -391,6 +392,41 @@ impl Job {
         init.set_headers(&headers);
         Response::new_with_opt_readable_stream_and_init(Some(&stream), &init)
             .map_err(|e| (500, "internal", sluice_web_io::js_error_text(&e)))
+    }
+
+    /// `GET /jobs/{id}/reasons`: the failed records' reasons grouped by cause ("`status` is not a number": 10), over
+    /// at most [`GROUPED`] records, so an analyst sees what to fix before retrying.
+    async fn reasons(&self) -> Result<Response, Answer> {
+        self.control().await?;
+        let (mut reasons, mut pending, mut lines, mut cursor) = (Vec::new(), None, Vec::new(), None::<String>);
+        let mut letters = Vec::new();
+        while reasons.len() < GROUPED {
+            let page = self
+                .storage
+                .list("dl:", cursor.as_deref(), 500)
+                .await
+                .map_err(storage_error)?;
+            let Some((last, _)) = page.last() else {
+                layout::flush(&mut pending, &mut lines);
+                read_lines(&lines, &mut letters).map_err(storage_error)?;
+                reasons.extend(letters.drain(..).map(|l| l.reason));
+                break;
+            };
+            cursor = Some(last.clone());
+            layout::join_pieces(page, &mut pending, &mut lines);
+            read_lines(&lines, &mut letters).map_err(storage_error)?;
+            lines.clear();
+            reasons.extend(letters.drain(..).map(|l| l.reason));
+        }
+        let partial = reasons.len() >= GROUPED;
+        let groups: Vec<_> = group_reasons(reasons.iter().map(String::as_str))
+            .into_iter()
+            .map(|(reason, count)| json!({"reason": reason, "count": count}))
+            .collect();
+        Ok(js::json_response(
+            200,
+            &json!({"reasons": groups, "counted": reasons.len(), "partial": partial}),
+        ))
     }
 
     async fn delete(&self) -> Result<Response, Answer> {
@@ -768,6 +804,8 @@ impl Job {
     }
 }
 
+/// Failed records whose reasons are grouped at most: enough to name every cause an analyst needs to fix.
+const GROUPED: usize = 100_000;
 /// Failed records read and sent per alarm of a retry.
 const RETRY_PAGE: usize = 2000;
 /// Records per bulk request of a retry: small, so one bad cause costs little to send again.

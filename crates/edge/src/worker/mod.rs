@@ -63,7 +63,8 @@ fn valid_job_id(id: &str) -> bool {
 }
 
 /// The jobs API: `POST /jobs`, `GET /jobs`, and per job `GET`/`DELETE /jobs/{id}`,
-/// `POST /jobs/{id}/pause|resume|cancel|retry`, `PUT /jobs/{id}/urls`, `GET /jobs/{id}/dead-letters`.
+/// `POST /jobs/{id}/pause|resume|cancel|retry`, `PUT /jobs/{id}/urls`, `GET /jobs/{id}/dead-letters`,
+/// `GET /jobs/{id}/reasons`.
 async fn jobs(config: &EdgeConfig, env: &JsValue, method: &str, path: &str, request: &Request) -> Response {
     let (Some(jobs), Some(registry)) = (
         js::binding::<Namespace>(env, "JOBS"),
@@ -92,6 +93,7 @@ async fn jobs(config: &EdgeConfig, env: &JsValue, method: &str, path: &str, requ
         }
         ("PUT", ["jobs", id, "urls"]) => forward_with_body(&jobs, id, "PUT", "urls", request).await,
         ("POST", ["jobs", id, "retry"]) => forward_with_body(&jobs, id, "POST", "retry", request).await,
+        ("GET", ["jobs", id, "reasons"]) => jobs.named(id).call("GET", "reasons", None).await,
         ("GET", ["jobs", id, "dead-letters"]) => {
             let query = web_sys::Url::new(&request.url())
                 .map(|u| u.search())
