@@ -48,6 +48,7 @@ pub mod manifest;
 pub mod mapping;
 pub mod preview;
 pub mod progress;
+pub mod raw_object;
 pub mod reader;
 pub mod record;
 pub mod repair;

@@ -8,13 +8,17 @@
 //! "now"), so a record replayed after a crash is sent exactly as it was the first time.
 //!
 //! With no transform the batcher copies each record's bytes verbatim (the fast path); with at least one, a record
-//! is parsed into a `serde_json::Value`, transformed and serialised again. Field order is kept.
+//! is scanned into a [`RawObject`]: its members stay the source's bytes unless a step touches them, so a record is
+//! not rebuilt as a `serde_json::Value` and serialised again. Field order is kept, and the result means what
+//! serde_json would have made of it (a repeated key keeps its first place and its last value).
 //!
 //! Field paths are dotted (`user.name`), as in OpenSearch mappings. A path names nested objects; a key that itself
 //! contains a dot is found too when it is spelled whole at the top level.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+
+use crate::raw_object::{RawObject, Slot, Unreadable};
 
 /// One transform. Applied in the order they are listed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,8 +139,8 @@ pub struct TransformContext {
 #[derive(Debug, Clone)]
 pub struct TransformPlan {
     steps: Vec<Transform>,
-    source_name: Value,
-    import_time: Value,
+    /// The value each step sets (null for steps that set none), worked out once for the job.
+    constants: Vec<Value>,
 }
 
 impl TransformPlan {
@@ -149,16 +153,45 @@ impl TransformPlan {
             step.validate()
                 .map_err(|m| format!("transform '{}': {m}", step.describe()))?;
         }
+        let constants = steps
+            .iter()
+            .map(|step| match step {
+                Transform::Set { value, .. } => constant(value),
+                Transform::SetSourceName { .. } => Value::String(context.source_name.clone()),
+                Transform::SetImportTime { .. } => Value::String(iso_from_millis(context.import_started_ms as i64)),
+                _ => Value::Null,
+            })
+            .collect();
         Ok(Some(TransformPlan {
             steps: steps.to_vec(),
-            source_name: Value::String(context.source_name.clone()),
-            import_time: Value::String(iso_from_millis(context.import_started_ms as i64)),
+            constants,
         }))
     }
 
-    /// Applies every transform to a record (a JSON object). An error names the transform and the value.
-    pub fn apply(&self, record: &mut Map<String, Value>) -> Result<(), String> {
-        for step in &self.steps {
+    /// Transforms one record, which must already be known to be a JSON object, and returns its new bytes. An
+    /// error names the transform and the value.
+    pub fn apply_to_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
+        match RawObject::parse(bytes) {
+            Ok(record) => self.transformed(record, bytes.len()),
+            // What the scanner leaves (a very wide object, say) is parsed by serde_json, whose words explain a
+            // record that is not JSON at all.
+            Err(Unreadable) => {
+                let map: Map<String, Value> =
+                    serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
+                self.transformed(RawObject::from_map(map), bytes.len())
+            }
+        }
+    }
+
+    fn transformed(&self, mut record: RawObject<'_>, size_hint: usize) -> Result<Vec<u8>, String> {
+        self.apply(&mut record)?;
+        let mut out = Vec::with_capacity(size_hint + 64);
+        record.write(&mut out);
+        Ok(out)
+    }
+
+    fn apply(&self, record: &mut RawObject<'_>) -> Result<(), String> {
+        for (step, constant) in self.steps.iter().zip(&self.constants) {
             match step {
                 Transform::Rename { from, to } => {
                     if let Some(value) = take(record, from) {
@@ -169,7 +202,7 @@ impl TransformPlan {
                     take(record, field);
                 }
                 Transform::Keep { fields } => {
-                    let mut kept = Map::new();
+                    let mut kept = RawObject::default();
                     for field in fields {
                         if let Some(value) = take(record, field) {
                             put(&mut kept, field, value);
@@ -177,21 +210,22 @@ impl TransformPlan {
                     }
                     *record = kept;
                 }
-                Transform::Set { field, value } => put(record, field, constant(value)),
-                Transform::SetSourceName { field } => put(record, field, self.source_name.clone()),
-                Transform::SetImportTime { field } => put(record, field, self.import_time.clone()),
+                Transform::Set { field, .. }
+                | Transform::SetSourceName { field }
+                | Transform::SetImportTime { field } => put(record, field, Slot::Value(constant.clone())),
                 Transform::ParseDate { field, format } => {
-                    let Some(value) = get_mut(record, field) else { continue };
+                    let Some(slot) = get_mut(record, field) else { continue };
+                    let value = slot.to_value().map_err(|e| format!("not a JSON object: {e}"))?;
                     if value.is_null() {
                         continue;
                     }
-                    match parse_date(value, format.as_deref()) {
-                        Some(iso) => *value = Value::String(iso),
+                    match parse_date(&value, format.as_deref()) {
+                        Some(iso) => *slot = Slot::Value(Value::String(iso)),
                         None => {
                             return Err(format!(
                                 "the transform '{}' could not read {} as a date{}",
                                 step.describe(),
-                                compact(value, 60),
+                                compact(&value, 60),
                                 format
                                     .as_deref()
                                     .map(|f| format!(" in the format {f}"))
@@ -204,14 +238,6 @@ impl TransformPlan {
         }
         Ok(())
     }
-
-    /// Parses, transforms and serialises one record. The record must already be known to be a JSON object.
-    pub fn apply_to_bytes(&self, bytes: &[u8]) -> Result<Vec<u8>, String> {
-        let mut value: Map<String, Value> =
-            serde_json::from_slice(bytes).map_err(|e| format!("not a JSON object: {e}"))?;
-        self.apply(&mut value)?;
-        serde_json::to_vec(&value).map_err(|e| e.to_string())
-    }
 }
 
 /// A `--set` value: JSON when it parses as JSON, else the text itself.
@@ -219,20 +245,20 @@ fn constant(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
 }
 
-fn get_mut<'a>(record: &'a mut Map<String, Value>, path: &str) -> Option<&'a mut Value> {
+/// The value at `path`: a top-level key spelled whole first, else the dotted path through nested objects.
+fn get_mut<'r, 'a>(record: &'r mut RawObject<'a>, path: &str) -> Option<&'r mut Slot<'a>> {
     if record.contains_key(path) {
         return record.get_mut(path);
     }
     let mut parts = path.split('.');
-    let first = parts.next()?;
-    let mut current = record.get_mut(first)?;
+    let mut current = record.get_mut(parts.next()?)?;
     for part in parts {
         current = current.as_object_mut()?.get_mut(part)?;
     }
     Some(current)
 }
 
-fn take(record: &mut Map<String, Value>, path: &str) -> Option<Value> {
+fn take<'a>(record: &mut RawObject<'a>, path: &str) -> Option<Slot<'a>> {
     if let Some(value) = record.shift_remove(path) {
         return Some(value);
     }
@@ -240,23 +266,21 @@ fn take(record: &mut Map<String, Value>, path: &str) -> Option<Value> {
     get_mut(record, parent)?.as_object_mut()?.shift_remove(leaf)
 }
 
-fn put(record: &mut Map<String, Value>, path: &str, value: Value) {
-    let mut parts: Vec<&str> = path.split('.').collect();
-    let Some(leaf) = parts.pop() else { return };
+/// Sets `path`, creating the objects on the way (and replacing a value that is in the way by one).
+fn put<'a>(record: &mut RawObject<'a>, path: &str, value: Slot<'a>) {
+    let (parents, leaf) = match path.rsplit_once('.') {
+        Some((parents, leaf)) => (Some(parents), leaf),
+        None => (None, path),
+    };
     let mut current = record;
-    for part in parts {
-        let slot = current
-            .entry(part.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !slot.is_object() {
-            *slot = Value::Object(Map::new());
+    for part in parents.into_iter().flat_map(|p| p.split('.')) {
+        let slot = current.entry_object(part);
+        if slot.as_object_mut().is_none() {
+            *slot = Slot::Object(RawObject::default());
         }
-        let Value::Object(next) = slot else {
-            unreachable!("made an object above")
-        };
-        current = next;
+        current = slot.as_object_mut().expect("made an object above");
     }
-    current.insert(leaf.to_string(), value);
+    current.insert(leaf, value);
 }
 
 /// A value in a few characters, for messages and previews: JSON text, cut with an ellipsis.
@@ -342,11 +366,8 @@ mod tests {
             import_started_ms: 1_767_225_600_000,
         };
         let plan = TransformPlan::new(&steps, &context)?.expect("some steps");
-        let Value::Object(mut map) = record else {
-            panic!("an object")
-        };
-        plan.apply(&mut map)?;
-        Ok(Value::Object(map))
+        let out = plan.apply_to_bytes(record.to_string().as_bytes())?;
+        Ok(serde_json::from_slice(&out).expect("JSON out"))
     }
 
     #[test]
@@ -441,6 +462,91 @@ mod tests {
         );
         let error = parse(json!("n/a"), None).unwrap_err();
         assert!(error.contains("\"n/a\"") && error.contains("format"), "{error}");
+    }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        fn object_of(members: Vec<(&str, &str, String)>) -> String {
+            let members: Vec<String> = members
+                .iter()
+                .map(|(key, space, value)| format!("{space}{key}{space}:{space}{value}{space}"))
+                .collect();
+            format!("{{{}}}", members.join(","))
+        }
+
+        /// Object text as a source may spell it: whitespace, escaped and repeated keys, a dotted key, strings with
+        /// brackets and quotes, arrays holding objects, nested objects.
+        fn object_text() -> impl Strategy<Value = String> {
+            let key = select(vec![
+                "\"a\"",
+                "\"b\"",
+                "\"c\"",
+                "\"x.y\"",
+                "\"\\u0061\"",
+                "\"é\"",
+                "\"d\"",
+            ]);
+            let space = select(vec!["", " ", "\n  ", "\t"]);
+            let leaf = select(vec![
+                "1",
+                "-2.5e3",
+                "\"s\"",
+                "\"a \\\"q\\\" ] }\"",
+                "true",
+                "null",
+                "[1, {\"a\": \"]\"}, []]",
+                "1767225600000",
+                "\"2026-03-04\"",
+            ])
+            .prop_map(String::from);
+            let members = move |value: BoxedStrategy<String>| {
+                prop::collection::vec((key.clone(), space.clone(), value), 0..5).prop_map(object_of)
+            };
+            let value = {
+                let members = members.clone();
+                leaf.prop_recursive(3, 24, 5, move |inner| members(inner.boxed()))
+            };
+            members(value.boxed())
+        }
+
+        fn steps() -> impl Strategy<Value = Vec<Transform>> {
+            let path = select(vec!["a", "b", "c", "a.b", "b.c", "c.a.b", "x.y", "d", "é"]).prop_map(String::from);
+            let step = prop_oneof![
+                (path.clone(), path.clone()).prop_map(|(from, to)| Transform::Rename { from, to }),
+                path.clone().prop_map(|field| Transform::Drop { field }),
+                prop::collection::vec(path.clone(), 1..3).prop_map(|fields| Transform::Keep { fields }),
+                (path.clone(), select(vec!["\"EU\"", "42", "{\"n\":1}", "plain"])).prop_map(|(field, value)| {
+                    Transform::Set {
+                        field,
+                        value: value.into(),
+                    }
+                }),
+                path.clone().prop_map(|field| Transform::SetSourceName { field }),
+                path.prop_map(|field| Transform::ParseDate { field, format: None }),
+            ];
+            prop::collection::vec(step, 1..4)
+        }
+
+        fn normalised(bytes: &[u8]) -> String {
+            serde_json::from_slice::<Value>(bytes).expect("JSON out").to_string()
+        }
+
+        proptest! {
+            /// Editing the source's bytes in place gives what parsing the record into serde_json values and
+            /// editing those gives: the same members, in the same order, with the same values, or the same error.
+            #[test]
+            fn in_place_edits_mean_what_editing_parsed_values_means(text in object_text(), steps in steps()) {
+                let plan = TransformPlan::new(&steps, &TransformContext::default()).unwrap().unwrap();
+                prop_assert!(RawObject::parse(text.as_bytes()).is_ok(), "the scanner reads {}", text);
+                let parsed: Map<String, Value> = serde_json::from_str(&text).unwrap();
+                let in_place = plan.apply_to_bytes(text.as_bytes()).map(|out| normalised(&out));
+                let from_values = plan.transformed(RawObject::from_map(parsed), text.len()).map(|out| normalised(&out));
+                prop_assert_eq!(in_place, from_values);
+            }
+        }
     }
 
     #[test]

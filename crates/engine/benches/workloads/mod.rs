@@ -261,7 +261,8 @@ pub fn cases(kind: Kind) -> Vec<Case> {
             settings.validation = Validation::Full;
             settings.id = IdStrategy::Field { pointer: "/id".into() };
         }),
-        // Transforms re-serialise every record (the verbatim fast path above is what runs without them).
+        // Transforms rewrite every record: scanned, edited in place, written again (the verbatim fast path above is
+        // what runs without them).
         batched(format!("{label} split+batch, 2 transforms"), &|settings| {
             settings.validation = Validation::Full;
             settings.id = IdStrategy::Derived;
