@@ -683,7 +683,9 @@ impl Job {
             read_lines(&lines, &mut letters)?;
             lines.clear();
             if letters.len() >= most {
-                // The line still being joined may go on in the next page: the next call reads it whole.
+                // The next call starts after the last letter kept (the line still being joined may go on in the
+                // next page, and is read whole then).
+                letters.truncate(most);
                 return Ok(letters);
             }
         }
