@@ -120,6 +120,34 @@ pub fn reason_groups(answer: &Value) -> Vec<(String, u64)> {
         .unwrap_or_default()
 }
 
+/// The columns of a job's CSV and TSV parts (each header's names, in order, once), from `GET /jobs/{id}`; `None` for
+/// a job of JSON sources or before any header is read, when there are no column types to change.
+pub fn csv_columns(view: &Value) -> Option<Vec<String>> {
+    let mut columns: Vec<String> = Vec::new();
+    for part in view["parts"].as_array()? {
+        for name in part["csv_columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+        {
+            if !columns.iter().any(|known| known == name) {
+                columns.push(name.to_string());
+            }
+        }
+    }
+    (!columns.is_empty()).then_some(columns)
+}
+
+/// How many failed records the causes were counted over, when that is not all of them (`GET /jobs/{id}/reasons`).
+pub fn reasons_counted_of_some(answer: &Value) -> Option<u64> {
+    if answer["partial"].as_bool() == Some(true) {
+        answer["counted"].as_u64()
+    } else {
+        None
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 pub(crate) use browser::*;
 
@@ -304,14 +332,17 @@ mod browser {
             RwSignal::new(String::new()),
             RwSignal::new(String::new()),
         );
+        // The column-type field is offered for CSV and TSV jobs only, with their columns named.
+        let columns = Memo::new(move |_| view_signal.with(|v| v.as_ref().and_then(super::csv_columns)));
         let retry = {
             let (edge, id) = (edge.clone(), id.clone());
             move |_| {
+                let columns = columns.get_untracked();
                 let choice = match parse_repair_choice(
                     &renames.get_untracked(),
                     &drops.get_untracked(),
                     &types.get_untracked(),
-                    None,
+                    columns.as_deref(),
                 ) {
                     Ok(choice) => choice,
                     Err(message) => return problem.set(Some(message)),
@@ -338,6 +369,7 @@ mod browser {
         let retrying = move || view_signal.with(|v| v.as_ref().is_some_and(|v| v["retry"]["status"] == "running"));
         // The failed records' causes, asked for again whenever the job stops or a retry ends.
         let reasons: RwSignal<Vec<(String, u64)>> = RwSignal::new(Vec::new());
+        let reasons_counted: RwSignal<Option<u64>> = RwSignal::new(None);
         let stopped_with_failures = Memo::new(move |_| {
             view_signal.with(|v| {
                 v.as_ref().and_then(|v| {
@@ -359,6 +391,7 @@ mod browser {
                     let path = format!("/jobs/{id}/reasons");
                     if let Ok((200, answer)) = super::browser::call(&edge, token.as_deref(), "GET", &path, None).await {
                         reasons.set(super::reason_groups(&answer));
+                        reasons_counted.set(super::reasons_counted_of_some(&answer));
                     }
                 });
             });
@@ -414,13 +447,17 @@ mod browser {
                             <ul class="reasons">
                                 {move || reasons.get().into_iter().map(|(reason, count)| view! { <li>{format!("{reason} ({count})")}</li> }).collect_view()}
                             </ul>
+                            {move || reasons_counted.get().map(|counted| view! { <p class="muted">{format!("Causes of the first {counted} failed records.")}</p> })}
                             <p class="muted">"Fix the cause first: a mapping change or a pipeline on the cluster, or change the records here. Then only the failed records are sent again, at the edge, with the same ids."</p>
                             <label>"Rename fields (old=new, comma-separated)"
                                 <input type="text" class="repair-rename" prop:value=move || renames.get() on:input=move |ev| renames.set(event_target_value(&ev)) /></label>
                             <label>"Drop fields (comma-separated)"
                                 <input type="text" class="repair-drop" prop:value=move || drops.get() on:input=move |ev| drops.set(event_target_value(&ev)) /></label>
-                            <label>"CSV and TSV: change column types (column=type, comma-separated: keyword, long, double, boolean, date)"
-                                <input type="text" class="repair-types" prop:value=move || types.get() on:input=move |ev| types.set(event_target_value(&ev)) /></label>
+                            {move || columns.get().map(|columns| view! {
+                                <label>"Change column types (column=type, comma-separated: keyword, long, double, boolean, date)"
+                                    <input type="text" class="repair-types" placeholder=format!("columns: {}", columns.join(", "))
+                                        prop:value=move || types.get() on:input=move |ev| types.set(event_target_value(&ev)) /></label>
+                            })}
                             <button type="button" class="retry-failed" on:click=retry>"Retry failed records"</button>
                         </div>
                     }
@@ -511,6 +548,23 @@ mod tests {
         assert_eq!(reason_groups(&answer), [("`status` is not a number".to_string(), 10)]);
         let stopped = json!({"retry": {"status": "stopped", "message": "the cluster refused"}});
         assert!(retry_line(&stopped).unwrap().contains("the cluster refused"));
+    }
+
+    #[test]
+    fn column_types_are_offered_for_the_columns_of_csv_parts_only() {
+        let json_job = json!({"parts": [{"status": "completed"}]});
+        assert_eq!(csv_columns(&json_job), None);
+        let csv_job = json!({"parts": [
+            {"csv_columns": ["id", "qty"]},
+            {"csv_columns": ["id", "price"]},
+            {"status": "pending"}
+        ]});
+        assert_eq!(csv_columns(&csv_job).unwrap(), ["id", "qty", "price"]);
+        assert_eq!(
+            reasons_counted_of_some(&json!({"partial": true, "counted": 100000})),
+            Some(100000)
+        );
+        assert_eq!(reasons_counted_of_some(&json!({"partial": false, "counted": 10})), None);
     }
 
     #[test]

@@ -745,6 +745,7 @@ test('failed records of an edge job are retried at the edge after a fix, from it
   await card.getByText('290 indexed · 10 failed', { exact: false }).waitFor();
   assert.equal(await count('sample-edge-conflict'), 290);
   await card.getByText('`status` is not a number (10)').waitFor();
+  assert.equal(await card.locator('.repair-types').count(), 0, 'no column types to change for JSON sources');
   // The fix: keep the text under another name; only the ten are sent again, at the edge, with their ids.
   await card.locator('.repair-rename').fill('status=status_text');
   await card.scrollIntoViewIfNeeded();
@@ -756,6 +757,48 @@ test('failed records of an edge job are retried at the edge after a fix, from it
   assert.equal(await card.locator('.edge-repair').count(), 0, 'no failed record left to retry');
   await card.scrollIntoViewIfNeeded();
   await page.screenshot({ path: `${SHOTS}/edge-repair.png` });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('an edge CSV job whose later rows do not fit a column\'s inferred type: retried at the edge with the type changed', async () => {
+  const lines = ['id,code,city'];
+  let bad = 0;
+  for (let i = 0; i < 20_000; i++) {
+    // Past the preview's head, some codes are not numbers.
+    const late = i >= 15_000 && i % 50 === 0;
+    if (late) bad++;
+    lines.push(`c${i},${late ? `A-${i}` : 10_000 + i},city ${i % 40}`);
+  }
+  await control('PUT', '/objects/sample/edge-codes.csv', lines.join('\n') + '\n');
+  const index = 'sample-edge-csv-repair';
+  await createIndex(index, { properties: { code: { type: 'keyword' } } });
+  const { page, errors, context } = await openPage(undefined, EDGE_SITE);
+  await page.getByLabel('Presigned S3 URLs (one per line)').fill(`${OBJECTS}/sample/edge-codes.csv`);
+  const codeType = page.getByLabel('Type of column code');
+  await codeType.waitFor({ timeout: 30_000 });
+  assert.equal(await codeType.inputValue(), 'long', 'the head holds numbers only');
+  await page.getByLabel('Index', { exact: true }).fill(index);
+  await page.getByLabel('Id field (optional)').fill('id');
+  await page.getByLabel('Run at the edge (keeps going when this tab closes)').check();
+  await page.getByRole('button', { name: 'Import', exact: true }).click();
+  const card = page.locator('article.edge-job', { hasText: 'edge-codes.csv' }).first();
+  await card.getByText('Completed', { exact: true }).waitFor({ timeout: 60_000 });
+  assert.equal(await count(index), 20_000 - bad);
+  await card.getByText(`\`code\` is not a whole number (${bad})`).waitFor();
+  const types = card.locator('.repair-types');
+  assert.equal(await types.getAttribute('placeholder'), 'columns: id, code, city', 'the CSV columns are named');
+  await types.fill('cod=keyword');
+  await card.getByRole('button', { name: 'Retry failed records' }).click();
+  await card.getByText("a type was chosen for the column 'cod', which the source does not have (its columns: 'id', 'code', 'city')").waitFor();
+  const before = (await control('GET', '/counts')).items;
+  await types.fill('code=keyword');
+  await card.getByRole('button', { name: 'Retry failed records' }).click();
+  await card.getByText(`Retry finished: ${bad} indexed, 0 still failing.`).waitFor({ timeout: 30_000 });
+  assert.equal((await control('GET', '/counts')).items - before, bad, 'only the failed rows were sent');
+  assert.equal(await count(index), 20_000, 'every row once');
+  const doc = await (await fetch(`${OPENSEARCH}/${index}/_doc/c15000`)).json();
+  assert.equal(doc._source.code, 'A-15000');
   assert.deepEqual(errors, []);
   await context.close();
 });

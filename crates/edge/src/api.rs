@@ -334,6 +334,9 @@ pub struct PartView {
     pub bytes_total: Option<u64>,
     /// Why the part stopped, when it did.
     pub last_error: Option<String>,
+    /// A CSV or TSV part's columns, once its header is read: what a retry may change the types of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv_columns: Option<Vec<String>>,
 }
 
 /// `GET /jobs/{id}`.
@@ -405,6 +408,9 @@ pub fn job_view(
                 committed_offset: progress.map_or(committed, |p| p.committed_offset.max(committed)),
                 bytes_total: checkpoint.and_then(|c| c.source.size),
                 last_error: checkpoint.and_then(|c| c.last_error.clone()),
+                csv_columns: checkpoint
+                    .and_then(|c| c.csv.as_ref())
+                    .map(|layout| layout.columns.names.clone()),
             }
         })
         .collect();
