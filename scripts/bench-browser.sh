@@ -20,7 +20,8 @@ source scripts/env.sh
 mb=${SLUICE_BENCH_MB:-1024}
 # The sandbox's records average 133 bytes in JSON Lines.
 records=$(( mb * 1048576 / 133 ))
-objects_port=49000 control_port=49002 opensearch_port=49200 site_port=48080
+# Below 32768, outside Linux's ephemeral range, so an outgoing connection never holds one of them.
+objects_port=27000 control_port=27002 opensearch_port=27200 site_port=26080
 
 cargo build --release -p sluice-server -p sluice-testkit --bins
 trunk build --release

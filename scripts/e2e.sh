@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 [ -f dist/index.html ] || { echo "dist/ is missing: run 'trunk build --release' first" >&2; exit 1; }
 
-objects_port=39000 cut_port=39001 control_port=39002 opensearch_port=39200 site_port=38080 token_site_port=38081
-edge_port=38082
-moto_port=39500
+# Below 32768, outside Linux's ephemeral range (32768–60999), so an outgoing connection never holds one of them.
+objects_port=29000 cut_port=29001 control_port=29002 opensearch_port=29200 site_port=28080 token_site_port=28081
+edge_port=28082
+moto_port=29500
 records=100000
 cargo build -p sluice-server -p sluice-testkit --bins
 mkdir -p target/e2e
